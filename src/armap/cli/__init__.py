@@ -1,0 +1,1 @@
+"""The ``armap`` command line."""

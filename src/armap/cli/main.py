@@ -1,0 +1,58 @@
+"""``armap``: one typer app; each verb is registered from its config dataclass."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from armap.cli.options import config_command
+from armap.errors import ArmapError
+from armap.explore import ExploreConfig, explore
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Automatic reward modeling and planning for LLM agents.")
+
+RUN_DIR = inspect.Parameter(
+    "run_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Path,
+    default=typer.Option(..., "--run-dir", envvar="ARMAP_RUN_DIR",
+                         help="Run directory: created, or resumed if it holds the same run."))
+
+
+@app.callback()
+def _root(
+    log_level: str = typer.Option("WARNING", "--log-level", envvar="ARMAP_LOG_LEVEL",
+                                  help="Logging level: DEBUG, INFO, WARNING, ERROR."),
+) -> None:
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+
+
+def _explore(config: ExploreConfig, run_dir: Path) -> None:
+    summary = explore(config, run_dir)
+    typer.echo(f"Wrote {summary['trajectories']} trajectories to {run_dir / 'trajectories.jsonl'}"
+               f" ({summary['ran']} new, {summary['skipped']} resumed)")
+    typer.echo(json.dumps(summary, indent=2))
+
+
+config_command(app, "explore", ExploreConfig, _explore, extra=[RUN_DIR],
+               help="Let a policy act in an environment and record trajectories (JSONL).")
+
+
+def main() -> None:
+    """Entry point: known errors print one line, not a traceback."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        app()
+    except ArmapError as e:
+        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.secho("interrupted: finished records are kept; re-run the same command to resume",
+                    fg=typer.colors.YELLOW, err=True)
+        sys.exit(130)

@@ -1,0 +1,116 @@
+"""Generate typer options from config dataclasses, so each default and help lives only in the
+dataclass. Nested dataclass fields (e.g. ``ExploreConfig.llm``) become flat options."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import typer
+
+from armap.config import from_dict, load_config_file
+
+C = TypeVar("C")
+
+
+def _flat_fields(cls: type) -> list[tuple[tuple[str, ...], dataclasses.Field[Any], Any]]:
+    """(path, field, type) for every leaf field, depth first."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        ftype = hints[f.name]
+        if dataclasses.is_dataclass(ftype):
+            out += [((f.name, *p), sf, st) for p, sf, st in _flat_fields(ftype)]  # type: ignore[arg-type]
+        else:
+            out.append(((f.name,), f, ftype))
+    return out
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return ...
+
+
+def config_command(
+    app: typer.Typer,
+    name: str,
+    config_cls: type[C],
+    run: Callable[..., None],
+    *,
+    help: str,
+    extra: list[inspect.Parameter] | None = None,
+) -> None:
+    """Register ``armap <name>``: options from ``config_cls`` plus ``--config FILE`` and
+    ``extra`` parameters; ``run(config, **extra_values)`` does the work."""
+    leaves = _flat_fields(config_cls)
+    names = [p[-1] for p, _, _ in leaves]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{config_cls.__name__}: nested option names collide")
+    params = [
+        inspect.Parameter(
+            path[-1], inspect.Parameter.KEYWORD_ONLY, annotation=ftype,
+            default=typer.Option(_default(f), "--" + path[-1].replace("_", "-"),
+                                 help=f.metadata.get("help", "")),
+        )
+        for path, f, ftype in leaves
+    ]
+    params.append(inspect.Parameter(
+        "config_file", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None,
+        default=typer.Option(None, "--config", help="JSON or YAML file of option values; "
+                             "options given on the command line win.")))
+    params += extra or []
+    extra_names = [p.name for p in extra or []]
+
+    def command(**kwargs: Any) -> None:
+        ctx = click.get_current_context()
+        values: dict[str, Any] = {}
+        config_file = kwargs.pop("config_file")
+        if config_file is not None:
+            values = _nest(load_config_file(config_file), leaves)
+        for path, _, _ in leaves:
+            source = ctx.get_parameter_source(path[-1])
+            if source is not click.core.ParameterSource.DEFAULT or not _has(values, path):
+                _set(values, path, kwargs[path[-1]])
+        config = from_dict(config_cls, values)
+        run(config, **{k: kwargs[k] for k in extra_names})
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__doc__ = help
+    app.command(name, help=help)(command)
+
+
+def _nest(flat: dict[str, Any], leaves: list[tuple[tuple[str, ...], Any, Any]]) -> dict[str, Any]:
+    """Accept both nested ({"llm": {"model": ..}}) and flat ({"model": ..}) config files."""
+    by_leaf = {p[-1]: p for p, _, _ in leaves}
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        if isinstance(value, dict):
+            for sub, v in value.items():
+                _set(out, (key, sub), v)
+        elif key in by_leaf:
+            _set(out, by_leaf[key], value)
+        else:
+            out[key] = value  # from_dict reports the unknown key
+    return out
+
+
+def _has(d: dict[str, Any], path: tuple[str, ...]) -> bool:
+    for p in path:
+        if not isinstance(d, dict) or p not in d:
+            return False
+        d = d[p]
+    return True
+
+
+def _set(d: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for p in path[:-1]:
+        d = d.setdefault(p, {})
+    d[path[-1]] = value

@@ -1,0 +1,61 @@
+"""`rollout`: play one episode of a policy in an environment. Every runner and planner uses it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from armap.envs.base import Env
+from armap.policy import Policy
+from armap.types import Cost, EndReason, Step, Task, Trajectory
+
+
+def rollout(
+    env: Env,
+    policy: Policy,
+    task: Task,
+    *,
+    max_steps: int | None = None,
+    temperature: float = 0.0,
+    seed: int | None = None,
+    prefix: Sequence[str] = (),
+    reflections: list[str] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Trajectory:
+    """Reset ``env`` to ``task``, replay ``prefix``, then let ``policy`` act until the env is
+    done or ``max_steps`` (default ``env.max_steps``) steps were taken in all.
+
+    An exception from the policy or the env ends the episode with `EndReason.ERROR` and the
+    error text; the steps taken so far are kept. ``KeyboardInterrupt`` propagates.
+    """
+    limit = env.max_steps if max_steps is None else max_steps
+    started = time.perf_counter()
+    cost = Cost()
+    trajectory = Trajectory(task=task, meta={"policy": policy.name, "temperature": temperature,
+                                             "seed": seed, **(meta or {})})
+    done = False
+    try:
+        trajectory.initial_observation = env.reset(task)
+        for action in prefix:
+            observation, done = env.step(action)
+            cost.env_steps += 1
+            trajectory.steps.append(Step(action, observation=observation))
+            if done:
+                break
+        while not done and len(trajectory.steps) < limit:
+            step_seed = None if seed is None else seed * 1_000 + len(trajectory.steps)
+            proposal = policy.propose(trajectory, n=1, temperature=temperature,
+                                      valid_actions=env.valid_actions(), seed=step_seed,
+                                      reflections=reflections, cost=cost)[0]
+            observation, done = env.step(proposal.action)
+            cost.env_steps += 1
+            trajectory.steps.append(Step(proposal.action, proposal.thought, observation))
+        trajectory.end = EndReason.FINISHED if done else EndReason.STEP_LIMIT
+        trajectory.env_score = env.score()
+    except Exception as e:  # recorded, never lost: the runner writes the partial episode
+        trajectory.end = EndReason.ERROR
+        trajectory.error = f"{type(e).__name__}: {e}"
+    cost.seconds = time.perf_counter() - started
+    trajectory.cost = cost
+    return trajectory

@@ -1,0 +1,143 @@
+"""Policies propose the next action(s) for a partial trajectory.
+
+`LLMPolicy` renders a prompt pack, asks an LLM, and parses each reply with the environment's
+action parser, keeping the raw reply as the step's thought. In ``choice`` mode the prompt lists
+the env's valid actions; with a backend that can score continuations (the local one) the policy
+then ranks the listed actions by log-likelihood and samples from their softmax, which always
+yields a valid action. `RandomPolicy` samples the env's valid actions (the explorer of the
+paper's first stage when no LLM is wanted).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from typing import Literal, Protocol
+
+from armap.config import check_choice
+from armap.llm.base import LLM, SupportsRanking, completion_cost
+from armap.prompts import PromptPack
+from armap.types import Cost, Step, Trajectory
+
+PromptMode = Literal["free", "choice"]
+PROMPT_MODES: tuple[str, ...] = ("free", "choice")
+
+
+class Policy(Protocol):
+    """Anything that proposes actions; `name` goes into trajectory metadata."""
+
+    name: str
+
+    def propose(
+        self,
+        context: Trajectory,
+        *,
+        n: int = 1,
+        temperature: float = 0.0,
+        valid_actions: list[str] | None = None,
+        seed: int | None = None,
+        reflections: list[str] | None = None,
+        cost: Cost | None = None,
+    ) -> list[Step]:
+        """``n`` proposed next steps (observation empty) after the partial ``context``."""
+        ...
+
+
+class RandomPolicy:
+    """Uniform choice among the env's valid actions (ignores temperature)."""
+
+    name = "random"
+
+    def propose(
+        self,
+        context: Trajectory,
+        *,
+        n: int = 1,
+        temperature: float = 0.0,
+        valid_actions: list[str] | None = None,
+        seed: int | None = None,
+        reflections: list[str] | None = None,
+        cost: Cost | None = None,
+    ) -> list[Step]:
+        if not valid_actions:
+            raise ValueError("RandomPolicy needs an env that lists its valid actions")
+        rng = random.Random(seed)
+        return [Step(rng.choice(valid_actions)) for _ in range(n)]
+
+
+class LLMPolicy:
+    """Prompt pack + LLM + action parser.
+
+    Args:
+        llm: Any `armap.llm.LLM` backend.
+        prompts: The prompt pack for the environment and mode.
+        parse_action: The environment's parser (`Env.parse_action`).
+        mode: ``free`` (the LLM writes the action) or ``choice`` (the prompt lists the valid
+            actions; ranked by log-likelihood when the backend supports it).
+        max_tokens: Reply length limit.
+        rank: In choice mode, rank candidates by likelihood when the backend can (default)
+            instead of generating a reply.
+    """
+
+    def __init__(
+        self,
+        llm: LLM,
+        prompts: PromptPack,
+        parse_action: Callable[[str], str | None],
+        *,
+        mode: PromptMode = "free",
+        max_tokens: int = 64,
+        rank: bool = True,
+    ) -> None:
+        check_choice("mode", mode, PROMPT_MODES)
+        self.llm = llm
+        self.prompts = prompts
+        self.parse_action = parse_action
+        self.mode = mode
+        self.max_tokens = max_tokens
+        self.rank = rank
+        self.name = f"llm:{llm.model}:{mode}"
+
+    def propose(
+        self,
+        context: Trajectory,
+        *,
+        n: int = 1,
+        temperature: float = 0.0,
+        valid_actions: list[str] | None = None,
+        seed: int | None = None,
+        reflections: list[str] | None = None,
+        cost: Cost | None = None,
+    ) -> list[Step]:
+        candidates = valid_actions if self.mode == "choice" else None
+        messages = self.prompts.render(context, candidates=candidates, reflections=reflections)
+        if candidates and self.rank and isinstance(self.llm, SupportsRanking):
+            return self._rank(messages, candidates, n, temperature, seed, cost)
+        completions = self.llm.generate(messages, n=n, temperature=temperature,
+                                        max_tokens=self.max_tokens, seed=seed)
+        if cost is not None:
+            cost.add(completion_cost(completions))
+        return [Step(self._action(c.text), thought=c.text) for c in completions]
+
+    def _action(self, text: str) -> str:
+        action = self.parse_action(text)
+        if action is not None:
+            return action
+        # Nothing well-formed: send the first line so the env records a wasted step.
+        first = text.strip().splitlines()[0].strip() if text.strip() else ""
+        return first or "(empty reply)"
+
+    def _rank(self, messages, candidates, n, temperature, seed, cost) -> list[Step]:  # type: ignore[no-untyped-def]
+        logprobs = self.llm.continuation_logprobs(messages, candidates)  # type: ignore[attr-defined]
+        if cost is not None:
+            cost.add(Cost(llm_calls=1))
+        if temperature <= 0:
+            best = max(range(len(candidates)), key=lambda i: logprobs[i])
+            picks = [best] * n
+        else:
+            top = max(logprobs)
+            weights = [math.exp((lp - top) / temperature) for lp in logprobs]
+            picks = random.Random(seed).choices(range(len(candidates)), weights, k=n)
+        return [Step(candidates[i], thought=f"[ranked {len(candidates)} candidates; "
+                     f"logprob {logprobs[i]:.2f}]") for i in picks]

@@ -1,0 +1,87 @@
+"""Prompt packs: per-environment text templates, one file per mode.
+
+A pack file has sections introduced by ``### system``, ``### user`` and optionally
+``### step`` (how one past step is shown; default ``$action`` then ``$observation``). Templates
+use ``$name`` placeholders (`string.Template`): ``$instruction``, ``$initial_observation``,
+``$observation`` (the latest one), ``$history`` (the rendered steps), ``$candidates`` (the
+listed valid actions, choice mode) and ``$reflections`` (lessons from earlier attempts).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+from armap.errors import ConfigError
+from armap.llm.base import Message
+from armap.types import Trajectory
+
+_SECTION = re.compile(r"^### (system|user|step)\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class PromptPack:
+    """The templates that turn a partial trajectory into chat messages."""
+
+    system: str
+    user: str
+    step: str = "$action\n$observation"
+
+    @classmethod
+    def parse(cls, text: str) -> PromptPack:
+        parts = _SECTION.split(text)
+        sections = {parts[i]: parts[i + 1].strip("\n") for i in range(1, len(parts) - 1, 2)}
+        if "user" not in sections:
+            raise ConfigError("a prompt pack needs a '### user' section")
+        return cls(sections.get("system", ""), sections["user"],
+                   sections.get("step", cls.step))
+
+    @classmethod
+    def load(cls, env: str, mode: str) -> PromptPack:
+        """The pack shipped for env family ``env`` (e.g. ``game24``) and ``mode``."""
+        name = env.split("-v")[0]
+        path = resources.files("armap.prompts") / name / f"{mode}.txt"
+        if not path.is_file():
+            raise ConfigError(f"no prompt pack {mode!r} for environment {name!r}")
+        return cls.parse(path.read_text(encoding="utf-8"))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> PromptPack:
+        return cls.parse(Path(path).read_text(encoding="utf-8"))
+
+    def render(
+        self,
+        context: Trajectory,
+        *,
+        candidates: list[str] | None = None,
+        reflections: list[str] | None = None,
+    ) -> list[Message]:
+        """Chat messages asking for the next action after ``context``."""
+        steps = [Template(self.step).safe_substitute(action=s.action, observation=s.observation)
+                 for s in context.steps]
+        latest = context.steps[-1].observation if context.steps else context.initial_observation
+        values = {
+            "instruction": context.task.instruction,
+            "initial_observation": context.initial_observation,
+            "observation": latest,
+            "history": "\n".join(steps) if steps else "(none yet)",
+            "candidates": "\n".join(candidates or []),
+            "reflections": _reflections(reflections),
+        }
+        user = Template(self.user).safe_substitute(values)
+        user = re.sub(r"\n{3,}", "\n\n", user).strip()
+        messages: list[Message] = []
+        if self.system:
+            messages.append({"role": "system", "content": self.system})
+        messages.append({"role": "user", "content": user})
+        return messages
+
+
+def _reflections(reflections: list[str] | None) -> str:
+    if not reflections:
+        return ""
+    lines = "\n".join(f"- {r}" for r in reflections)
+    return f"Lessons from your earlier attempts at this task:\n{lines}\n"

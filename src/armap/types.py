@@ -1,0 +1,170 @@
+"""Core records shared by every layer: tasks, steps, trajectories and their cost.
+
+All of them are plain dataclasses with a lossless JSON round trip (`to_dict` / `from_dict`).
+The ground-truth score of an episode lives only in `Trajectory.env_score`; it never enters an
+observation, a prompt or the reward model's input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+SCHEMA_VERSION = 1
+"""Version of the JSON layout of trajectories; bump it when a field changes meaning."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One problem for an agent.
+
+    Attributes:
+        id: Unique within its environment, stable across runs (used for resume and splits).
+        env: Registry id of the environment family (e.g. ``"game24"``).
+        instruction: The goal text that the agent and the reward model see.
+        split: ``"train"``, ``"test"`` or another split name.
+        spec: Environment-specific data needed to rebuild the task (e.g. the puzzle numbers).
+    """
+
+    id: str
+    env: str
+    instruction: str
+    split: str = "train"
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Task:
+        return cls(**_known(cls, data))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One agent action and what the environment answered.
+
+    Attributes:
+        action: The parsed action string sent to the environment.
+        thought: The raw model text the action was parsed from (empty for non-LLM policies).
+        observation: The environment's reply to the action (empty until the action is taken).
+    """
+
+    action: str
+    thought: str = ""
+    observation: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Step:
+        return cls(**_known(cls, data))
+
+
+class EndReason(StrEnum):
+    """Why an episode stopped."""
+
+    FINISHED = "finished"
+    """The environment said the task is over (e.g. an answer was submitted or an item bought)."""
+    STEP_LIMIT = "step_limit"
+    """The step budget ran out before the environment finished."""
+    ERROR = "error"
+    """An exception (LLM backend, dead env process, ...) cut the episode; see `Trajectory.error`."""
+
+
+@dataclass
+class Cost:
+    """Resources an episode or a planner used. Counters add up with `add`."""
+
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    env_steps: int = 0
+    rm_calls: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: Cost) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Cost:
+        return cls(**_known(cls, data))
+
+
+@dataclass
+class Trajectory:
+    """A whole episode: the task, the first observation, every step, and how it ended.
+
+    Attributes:
+        task: The task that was attempted.
+        initial_observation: What `Env.reset` returned.
+        steps: Actions with their observations, in order.
+        end: Why the episode stopped.
+        error: The error text when ``end`` is `EndReason.ERROR`.
+        env_score: Ground-truth score from `Env.score` (evaluation only, never a model input).
+        cost: Resources used to produce this trajectory.
+        meta: Free-form provenance: policy, sampling parameters, seed, sample index.
+    """
+
+    task: Task
+    initial_observation: str = ""
+    steps: list[Step] = field(default_factory=list)
+    end: EndReason = EndReason.STEP_LIMIT
+    error: str | None = None
+    env_score: float | None = None
+    cost: Cost = field(default_factory=Cost)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def actions(self) -> list[str]:
+        return [s.action for s in self.steps]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "task": self.task.to_dict(),
+            "initial_observation": self.initial_observation,
+            "steps": [s.to_dict() for s in self.steps],
+            "end": self.end.value,
+            "error": self.error,
+            "env_score": self.env_score,
+            "cost": self.cost.to_dict(),
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Trajectory:
+        check_schema_version(data, "trajectory")
+        return cls(
+            task=Task.from_dict(data["task"]),
+            initial_observation=data.get("initial_observation", ""),
+            steps=[Step.from_dict(s) for s in data.get("steps", [])],
+            end=EndReason(data.get("end", EndReason.STEP_LIMIT)),
+            error=data.get("error"),
+            env_score=data.get("env_score"),
+            cost=Cost.from_dict(data.get("cost", {})),
+            meta=dict(data.get("meta", {})),
+        )
+
+
+def check_schema_version(data: dict[str, Any], kind: str) -> None:
+    """Raise `SchemaVersionError` unless ``data`` carries a schema version this code reads."""
+    from armap.errors import SchemaVersionError
+
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{kind} record has schema_version={version!r}; this armap reads version "
+            f"{SCHEMA_VERSION}. Re-create the file with this armap version."
+        )
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}

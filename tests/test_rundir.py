@@ -1,0 +1,35 @@
+import json
+
+import pytest
+
+from armap.errors import RunDirError
+from armap.explore import ExploreConfig
+from armap.rundir import RunDir
+
+
+def test_manifest_records_config_versions_and_status(tmp_path):
+    run = RunDir(tmp_path / "r")
+    cfg = ExploreConfig(policy="random", limit=3)
+    assert run.start("explore", cfg, seed=5) is False
+    m = run.read_manifest()
+    assert m["status"] == "started"
+    assert m["config"]["policy"] == "random"
+    assert m["config"]["llm"]["llm"] == "local"
+    assert m["packages"]["torch"]
+    assert m["seed"] == 5
+    run.finish("success", summary={"n": 3})
+    m = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert m["status"] == "success" and m["summary"] == {"n": 3}
+    assert m["attempts"][0]["status"] == "success"
+
+
+def test_resume_allows_volatile_changes_and_refuses_others(tmp_path):
+    run = RunDir(tmp_path / "r")
+    run.start("explore", ExploreConfig(policy="random", limit=3, workers=1))
+    run.finish("interrupted")
+    assert run.start("explore", ExploreConfig(policy="random", limit=9, workers=4)) is True
+    assert len(run.read_manifest()["attempts"]) == 2
+    with pytest.raises(RunDirError, match="differs in: temperature"):
+        run.start("explore", ExploreConfig(policy="random", temperature=0.1))
+    with pytest.raises(RunDirError, match="armap explore"):
+        run.start("train", ExploreConfig())
