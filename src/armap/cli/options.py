@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import click
 import typer
 
 from armap.config import from_dict, load_config_file
@@ -54,7 +53,9 @@ def config_command(
     names = [p[-1] for p, _, _ in leaves]
     if len(set(names)) != len(names):
         raise ValueError(f"{config_cls.__name__}: nested option names collide")
-    params = [
+    params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                annotation=typer.Context)]
+    params += [
         inspect.Parameter(
             path[-1], inspect.Parameter.KEYWORD_ONLY, annotation=ftype,
             default=typer.Option(_default(f), "--" + path[-1].replace("_", "-"),
@@ -69,15 +70,15 @@ def config_command(
     params += extra or []
     extra_names = [p.name for p in extra or []]
 
-    def command(**kwargs: Any) -> None:
-        ctx = click.get_current_context()
+    def command(ctx: typer.Context, **kwargs: Any) -> None:
         values: dict[str, Any] = {}
         config_file = kwargs.pop("config_file")
         if config_file is not None:
             values = _nest(load_config_file(config_file), leaves)
         for path, _, _ in leaves:
             source = ctx.get_parameter_source(path[-1])
-            if source is not click.core.ParameterSource.DEFAULT or not _has(values, path):
+            from_default = source is None or source.name in ("DEFAULT", "DEFAULT_MAP")
+            if not from_default or not _has(values, path):
                 _set(values, path, kwargs[path[-1]])
         config = from_dict(config_cls, values)
         run(config, **{k: kwargs[k] for k in extra_names})

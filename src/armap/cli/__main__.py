@@ -1,0 +1,3 @@
+from armap.cli.main import main
+
+main()

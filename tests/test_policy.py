@@ -1,0 +1,84 @@
+from armap.envs import make
+from armap.llm.scripted import ScriptedLLM
+from armap.policy import LLMPolicy, RandomPolicy
+from armap.prompts import PromptPack
+from armap.types import Cost, Step, Task, Trajectory
+
+
+def context(steps=()) -> Trajectory:
+    task = Task("game24-4-4-6-8", "game24", "Use 4 4 6 8 to make 24.\nInput: 4 4 6 8", "test",
+                {"numbers": [4, 4, 6, 8]})
+    return Trajectory(task=task, initial_observation="Left: 4 4 6 8", steps=list(steps))
+
+
+def test_llm_policy_takes_the_first_well_formed_action_from_a_chatty_reply():
+    env = make("game24")
+    reply = "Sure! Let me think.\n1. 4 + 8 = 12 (left: 4 6 12)\nThen 6 - 4 = 2."
+    llm = ScriptedLLM(replies=[reply])
+    policy = LLMPolicy(llm, PromptPack.load("game24", "free"), env.parse_action, mode="free")
+    cost = Cost()
+    [step] = policy.propose(context(), n=1, cost=cost)
+    assert step.action == "4 + 8 = 12 (left: 4 6 12)"
+    assert step.thought == reply
+    assert cost.llm_calls == 1 and cost.completion_tokens > 0
+
+
+def test_unparseable_reply_becomes_the_raw_first_line_so_the_env_records_a_wasted_step():
+    env = make("game24")
+    policy = LLMPolicy(ScriptedLLM(replies=["I am not sure what to do.\nmaybe"]),
+                       PromptPack.load("game24", "free"), env.parse_action)
+    [step] = policy.propose(context())
+    assert step.action == "I am not sure what to do."
+    env.reset(context().task)
+    observation, done = env.step(step.action)
+    assert observation.startswith("Invalid step") and not done
+
+
+def test_free_prompt_shows_history_and_choice_prompt_lists_candidates():
+    llm = ScriptedLLM(replies=["4 + 4 = 8 (left: 6 8 8)"])
+    history = [Step("4 + 4 = 8 (left: 6 8 8)", observation="Left: 6 8 8")]
+    free = LLMPolicy(llm, PromptPack.load("game24", "free"), lambda t: t, mode="free")
+    free.propose(context(history), valid_actions=["8 - 6 = 2 (left: 2 8)"],
+                 reflections=["Check the arithmetic."])
+    prompt = llm.calls[-1]["messages"][-1]["content"]
+    assert "Input: 4 4 6 8" in prompt and "4 + 4 = 8 (left: 6 8 8)" in prompt
+    assert "Check the arithmetic." in prompt
+    assert "8 - 6 = 2 (left: 2 8)" not in prompt  # free mode lists no candidates
+
+    choice = LLMPolicy(llm, PromptPack.load("game24", "choice"), lambda t: t, mode="choice")
+    choice.propose(context(history), valid_actions=["8 - 6 = 2 (left: 2 8)", "8 + 6 = 14"])
+    prompt = llm.calls[-1]["messages"][-1]["content"]
+    assert "8 - 6 = 2 (left: 2 8)\n8 + 6 = 14" in prompt
+
+
+class RankingLLM(ScriptedLLM):
+    """Prefers candidates by a fixed table of log-probabilities."""
+
+    def __init__(self, table):
+        super().__init__(replies=["unused"])
+        self.table = table
+
+    def continuation_logprobs(self, messages, continuations):
+        return [self.table[c] for c in continuations]
+
+
+def test_choice_mode_ranks_candidates_when_the_backend_can_score_them():
+    table = {"a": -1.0, "b": -0.1, "c": -5.0}
+    policy = LLMPolicy(RankingLLM(table), PromptPack.load("game24", "choice"), lambda t: t,
+                       mode="choice")
+    greedy = policy.propose(context(), n=3, temperature=0, valid_actions=list(table))
+    assert [s.action for s in greedy] == ["b", "b", "b"]
+    sampled = policy.propose(context(), n=200, temperature=1.0, valid_actions=list(table),
+                             seed=1)
+    counts = {k: sum(s.action == k for s in sampled) for k in table}
+    assert counts["b"] > counts["a"] > counts["c"]
+    again = policy.propose(context(), n=200, temperature=1.0, valid_actions=list(table), seed=1)
+    assert [s.action for s in again] == [s.action for s in sampled]
+
+
+def test_random_policy_samples_valid_actions_reproducibly():
+    actions = [f"a{i}" for i in range(10)]
+    p = RandomPolicy()
+    first = p.propose(context(), n=5, valid_actions=actions, seed=3)
+    assert all(s.action in actions for s in first)
+    assert first == p.propose(context(), n=5, valid_actions=actions, seed=3)
