@@ -11,9 +11,15 @@ from armap.policy import Policy
 from armap.types import Cost, EndReason, Step, Task, Trajectory
 
 
+def replay(env: Env, task: Task, actions: Sequence[str], *,
+           meta: dict[str, Any] | None = None) -> Trajectory:
+    """The trajectory of taking exactly ``actions`` in ``task`` (no policy involved)."""
+    return rollout(env, None, task, max_steps=len(actions), prefix=actions, meta=meta)
+
+
 def rollout(
     env: Env,
-    policy: Policy,
+    policy: Policy | None,
     task: Task,
     *,
     max_steps: int | None = None,
@@ -24,7 +30,8 @@ def rollout(
     meta: dict[str, Any] | None = None,
 ) -> Trajectory:
     """Reset ``env`` to ``task``, replay ``prefix``, then let ``policy`` act until the env is
-    done or ``max_steps`` (default ``env.max_steps``) steps were taken in all.
+    done or ``max_steps`` (default ``env.max_steps``) steps were taken in all. Without a policy
+    only the prefix is played.
 
     An exception from the policy or the env ends the episode with `EndReason.ERROR` and the
     error text; the steps taken so far are kept. ``KeyboardInterrupt`` propagates.
@@ -32,7 +39,8 @@ def rollout(
     limit = env.max_steps if max_steps is None else max_steps
     started = time.perf_counter()
     cost = Cost()
-    trajectory = Trajectory(task=task, meta={"policy": policy.name, "temperature": temperature,
+    name = policy.name if policy is not None else "replay"
+    trajectory = Trajectory(task=task, meta={"policy": name, "temperature": temperature,
                                              "seed": seed, **(meta or {})})
     done = False
     try:
@@ -43,7 +51,7 @@ def rollout(
             trajectory.steps.append(Step(action, observation=observation))
             if done:
                 break
-        while not done and len(trajectory.steps) < limit:
+        while policy is not None and not done and len(trajectory.steps) < limit:
             step_seed = None if seed is None else seed * 1_000 + len(trajectory.steps)
             proposal = policy.propose(trajectory, n=1, temperature=temperature,
                                       valid_actions=env.valid_actions(), seed=step_seed,

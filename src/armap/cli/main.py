@@ -14,6 +14,7 @@ import typer
 from armap.cli.options import config_command
 from armap.errors import ArmapError
 from armap.explore import ExploreConfig, explore
+from armap.synth import SynthConfig, synthesize
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Automatic reward modeling and planning for LLM agents.")
@@ -41,6 +42,16 @@ def _explore(config: ExploreConfig, run_dir: Path) -> None:
 
 config_command(app, "explore", ExploreConfig, _explore, extra=[RUN_DIR],
                help="Let a policy act in an environment and record trajectories (JSONL).")
+
+
+def _synthesize(config: SynthConfig, run_dir: Path) -> None:
+    summary = synthesize(config, run_dir)
+    typer.echo(f"Wrote {summary['triplets']} triplets to {run_dir / 'triplets.jsonl'}")
+    typer.echo(json.dumps(summary, indent=2))
+
+
+config_command(app, "synthesize", SynthConfig, _synthesize, extra=[RUN_DIR],
+               help="Make (instruction, positive, negative) triplets for reward-model training.")
 
 
 def main() -> None:

@@ -1,0 +1,100 @@
+"""THE trajectory serializer: the only way a trajectory becomes reward-model input.
+
+Training, scoring and every planner call `serialize`, so the reward model always sees the same
+layout::
+
+    Instruction: <instruction>
+    Observation: <initial observation>
+    Action: <action 1>
+    Observation: <observation 1>
+    ...
+
+Thoughts (raw LLM text), the end reason, the cost and the ground-truth score are never part of
+the input.
+
+Truncation rule (when a token budget is given): the instruction is always kept; then as many of
+the *latest* steps as fit; older steps, and the initial observation before them, are replaced by
+a marker line ``[k earlier steps omitted]``. An instruction that alone exceeds the budget is cut
+at its end. Each observation is also capped at `MAX_OBSERVATION_CHARS` characters so that one
+long page (a WebShop search result) cannot crowd out the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from armap.types import Step, Trajectory
+
+SERIALIZER_VERSION = 1
+"""Recorded in reward-model checkpoints; a model is only valid with the serializer it saw."""
+MAX_OBSERVATION_CHARS = 1_000
+
+CountTokens = Callable[[str], int]
+
+
+def _cap(text: str) -> str:
+    text = text.strip()
+    if len(text) <= MAX_OBSERVATION_CHARS:
+        return text
+    return text[:MAX_OBSERVATION_CHARS] + " [...]"
+
+
+def step_lines(step: Step) -> str:
+    return f"Action: {step.action.strip()}\nObservation: {_cap(step.observation)}"
+
+
+def serialize(
+    instruction: str,
+    trajectory: Trajectory | Sequence[Step],
+    *,
+    max_tokens: int | None = None,
+    count_tokens: CountTokens | None = None,
+) -> str:
+    """The reward-model text for ``trajectory`` judged against ``instruction``.
+
+    ``trajectory`` may be a `Trajectory` or a bare list of steps (then there is no initial
+    observation). With ``max_tokens`` and ``count_tokens`` (e.g. a tokenizer's length), the
+    result fits the budget by the truncation rule in the module docstring.
+    """
+    if isinstance(trajectory, Trajectory):
+        steps, first = list(trajectory.steps), trajectory.initial_observation
+    else:
+        steps, first = list(trajectory), ""
+    head = f"Instruction: {instruction.strip()}"
+    opening = f"Observation: {_cap(first)}" if first else ""
+    body = [step_lines(s) for s in steps]
+    full = "\n".join(x for x in [head, opening, *body] if x)
+    if max_tokens is None or count_tokens is None or count_tokens(full) <= max_tokens:
+        return full
+
+    budget = max_tokens - count_tokens(head + "\n")
+    if budget <= 0:
+        return _cut_to(head, max_tokens, count_tokens)
+    kept: list[str] = []
+    used = 0
+    for text in reversed(body):
+        cost = count_tokens(text + "\n")
+        marker = count_tokens(f"[{len(body)} earlier steps omitted]\n")
+        if used + cost + marker > budget:
+            break
+        kept.insert(0, text)
+        used += cost
+    if not kept and body:  # even the latest step is too long: keep its beginning
+        room = budget - count_tokens(f"[{len(body)} earlier steps omitted]\n")
+        kept = [_cut_to(body[-1], max(room, 0), count_tokens)]
+    omitted = len(body) - len(kept)
+    marker = f"[{omitted} earlier steps omitted]" if omitted else ""
+    if not omitted and opening and used + count_tokens(opening + "\n") <= budget:
+        return "\n".join([head, opening, *kept])
+    return "\n".join(x for x in [head, marker or "[initial observation omitted]", *kept] if x)
+
+
+def _cut_to(text: str, max_tokens: int, count_tokens: CountTokens) -> str:
+    lo, hi = 0, len(text)
+    while lo < hi:  # longest prefix within budget
+        mid = (lo + hi + 1) // 2
+        if count_tokens(text[:mid]) <= max_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo]

@@ -1,0 +1,292 @@
+"""Reward-model data for Game of 24: verified positives and a catalogue of realistic negatives.
+
+For Game of 24 the puzzle is the instruction, so hindsight relabeling is the identity. Every
+trajectory is produced by replaying its action lines through `Game24Env` (the one place that
+formats observations), and every triplet is verified: the positive passes the hidden checker,
+the negative fails it, and `classify_failure` confirms the negative has the intended error type.
+
+Two shapes of trajectory are made, for positives and negatives alike, so that shape is no clue:
+``steps`` (three step lines, then the answer) and ``answer`` (the answer line alone).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+
+from armap.envs.game24 import arith
+from armap.envs.game24.env import Game24Env, make_task
+from armap.episode import replay
+from armap.synth.base import Triplet
+from armap.types import Task, Trajectory
+
+NEGATIVE_TYPES: tuple[str, ...] = (
+    "wrong_arithmetic",
+    "number_used_twice",
+    "number_left_out",
+    "number_not_in_puzzle",
+    "not_24",
+    "broken_format",
+)
+"""The error catalogue: each names a way a real agent's Game of 24 attempt goes wrong."""
+
+
+@dataclass(frozen=True)
+class Op:
+    """One step as claimed: ``a op b = result`` (``result`` may be wrong)."""
+
+    a: Fraction
+    op: str
+    b: Fraction
+    result: Fraction
+
+
+def render(numbers: Sequence[Fraction | int], ops: Sequence[Op]) -> tuple[list[str], str]:
+    """Step lines for ``ops`` starting from ``numbers`` (left lists follow the claims), and the
+    answer expression an agent would write from them (operands' expressions composed)."""
+    items: list[tuple[Fraction, str]] = [(Fraction(x), str(x)) for x in numbers]
+    lines = []
+    for o in ops:
+        exprs = []
+        for value in (o.a, o.b):
+            found = next((it for it in items if it[0] == value), None)
+            if found is not None:
+                items.remove(found)
+                exprs.append(found[1])
+            else:
+                exprs.append(arith.format_number(value))
+        items.append((o.result, f"({exprs[0]} {o.op} {exprs[1]})"))
+        left = sorted(v for v, _ in items)
+        lines.append(arith.format_step(o.a, o.op, o.b, o.result, left))
+    expr = items[-1][1] if len(items) == 1 else " + ".join(e for _, e in items)
+    if expr.startswith("(") and expr.endswith(")") and len(items) == 1:
+        expr = expr[1:-1]
+    return lines, expr
+
+
+@lru_cache(maxsize=200_000)
+def _reaches_24(values: tuple[Fraction, ...]) -> bool:
+    if len(values) == 1:
+        return values[0] == arith.TARGET
+    return any(_reaches_24(c.left) for c in arith.next_steps(values))
+
+
+def paths_to_24(values: Sequence[Fraction], limit: int = 50,
+                rng: random.Random | None = None) -> list[list[Op]]:
+    """Correct step sequences from ``values`` to the single number 24 (at most ``limit``),
+    explored in random order when ``rng`` is given."""
+    out: list[list[Op]] = []
+
+    def search(nums: tuple[Fraction, ...], path: list[Op]) -> None:
+        if len(out) >= limit or not _reaches_24(nums):
+            return
+        if len(nums) == 1:
+            out.append(list(path))
+            return
+        candidates = arith.next_steps(nums)
+        if rng is not None:
+            rng.shuffle(candidates)
+        for c in candidates:
+            path.append(Op(c.a, c.op, c.b, c.result))
+            search(c.left, path)
+            path.pop()
+
+    search(tuple(sorted(Fraction(v) for v in values)), [])
+    return out
+
+
+def classify_failure(trajectory: Trajectory) -> str | None:
+    """The error type of a failed Game of 24 trajectory (None if it passes the checker)."""
+    numbers = [Fraction(x) for x in trajectory.task.spec["numbers"]]
+    answer_lines = [a for a in trajectory.actions if arith.parse_answer(a) is not None]
+    if not answer_lines:
+        return "broken_format"
+    parsed = arith.parse_answer_line(answer_lines[-1])
+    assert parsed is not None
+    if arith.check_answer(answer_lines[-1], [int(x) for x in numbers]):
+        return None
+    used, wanted = sorted(parsed.numbers), sorted(numbers)
+    if used != wanted:
+        if len(used) < len(wanted) and all(used.count(x) <= wanted.count(x) for x in used):
+            return "number_left_out"
+        if any(x not in wanted for x in used):
+            return "number_not_in_puzzle"
+        return "number_used_twice"
+    for action in trajectory.actions:
+        step = arith.parse_step(action)
+        if step is not None and step.computed() != step.result:
+            return "wrong_arithmetic"
+    return "not_24"
+
+
+class Game24Rules:
+    """Rule-based, verified triplets for the puzzles of one split.
+
+    Args:
+        tasks: The puzzles to use (never the test split when making training data).
+        seed: Makes the stream of triplets reproducible.
+        answer_only_share: Share of triplets in the ``answer`` shape (the rest: ``steps``).
+    """
+
+    name = "game24-rules"
+
+    def __init__(self, tasks: Sequence[Task], *, seed: int = 0,
+                 answer_only_share: float = 0.3) -> None:
+        if not tasks:
+            raise ValueError("no tasks to synthesize from")
+        self.tasks = list(tasks)
+        self.rng = random.Random(seed)
+        self.answer_only_share = answer_only_share
+        self.env = Game24Env()
+        self.rejected: dict[str, int] = {}
+
+    def triplets(self) -> Iterator[Triplet]:
+        """An endless, verified stream: tasks in shuffled rounds, negative types in rotation."""
+        kinds = list(NEGATIVE_TYPES)
+        while True:
+            order = list(self.tasks)
+            self.rng.shuffle(order)
+            for task in order:
+                self.rng.shuffle(kinds)
+                for kind in kinds:
+                    triplet = self.make(task, kind)
+                    if triplet is not None:
+                        yield triplet
+                        break
+
+    def make(self, task: Task, kind: str) -> Triplet | None:
+        """One triplet for ``task`` with a negative of type ``kind`` (None if not possible)."""
+        numbers = [int(x) for x in task.spec["numbers"]]
+        solutions = paths_to_24([Fraction(x) for x in numbers], limit=1, rng=self.rng)
+        if not solutions:
+            return self._reject("unsolvable puzzle")
+        shape = "answer" if self.rng.random() < self.answer_only_share else "steps"
+        if kind == "wrong_arithmetic":  # an answer alone shows no arithmetic to get wrong
+            shape = "steps"
+        good_ops = solutions[0]
+        negative = getattr(self, f"_neg_{kind}")(numbers, good_ops, shape)
+        if negative is None:
+            return self._reject(f"{kind}: no such mutation for this puzzle")
+        positive = self._trajectory(task, numbers, good_ops, shape)
+        bad = self._trajectory(task, numbers, *negative) if isinstance(negative, tuple) else \
+            replay(self.env, task, negative)
+        if positive.env_score != 1.0:
+            return self._reject("positive failed the checker")
+        if bad.env_score != 0.0:
+            return self._reject(f"{kind}: negative passed the checker")
+        if classify_failure(bad) != kind:
+            return self._reject(f"{kind}: negative classified as {classify_failure(bad)}")
+        source = {"strategy": self.name, "positive": f"solver/{shape}", "negative_type": kind,
+                  "shape": shape, "model": None}
+        return Triplet(task.id, "game24", task.instruction, positive, bad, source)
+
+    def _reject(self, reason: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        return None
+
+    def _trajectory(self, task: Task, numbers: Sequence[int], ops: Sequence[Op], shape: str,
+                    answer: str | None = None) -> Trajectory:
+        lines, expr = render(numbers, ops)
+        final = answer or f"Answer: {expr} = 24"
+        actions = [final] if shape == "answer" else [*lines, final]
+        return replay(self.env, task, actions)
+
+    # -- the catalogue: each returns (ops, shape[, answer]) or a list of actions, or None ----
+    def _neg_wrong_arithmetic(self, numbers, good_ops, shape):  # type: ignore[no-untyped-def]
+        """One step's claimed result is off; correct steps from there 'reach' 24."""
+        values = [Fraction(x) for x in numbers]
+        firsts = arith.next_steps(values)
+        self.rng.shuffle(firsts)
+        for c in firsts[:12]:
+            for delta in self.rng.sample([-2, -1, 1, 2, 3], 5):
+                wrong = c.result + delta
+                if wrong < 0:
+                    continue
+                tails = paths_to_24(_replace(c.left, c.result, wrong), limit=1, rng=self.rng)
+                if tails:
+                    return [Op(c.a, c.op, c.b, wrong), *self.rng.choice(tails)], shape
+        return None
+
+    def _neg_number_used_twice(self, numbers, good_ops, shape):  # type: ignore[no-untyped-def]
+        return self._swap_number(numbers, shape, inside=True)
+
+    def _neg_number_not_in_puzzle(self, numbers, good_ops, shape):  # type: ignore[no-untyped-def]
+        return self._swap_number(numbers, shape, inside=False)
+
+    def _swap_number(self, numbers, shape, *, inside):  # type: ignore[no-untyped-def]
+        """Solve a puzzle with one number replaced: by another of the puzzle's (used twice)
+        or by a number outside it; the agent answers with that solution."""
+        options = []
+        for i, x in enumerate(numbers):
+            pool = [y for y in set(numbers) if y != x] if inside else \
+                [y for y in range(1, 14) if y not in numbers]
+            options += [(i, y) for y in pool]
+        self.rng.shuffle(options)
+        for i, y in options[:20]:
+            changed = [*numbers[:i], y, *numbers[i + 1:]]
+            paths = paths_to_24([Fraction(v) for v in changed], limit=1, rng=self.rng)
+            if paths:
+                ops = self.rng.choice(paths)
+                lines, expr = render(changed, ops)
+                answer = f"Answer: {expr} = 24"
+                return [answer] if shape == "answer" else [*lines, answer]
+        return None
+
+    def _neg_number_left_out(self, numbers, good_ops, shape):  # type: ignore[no-untyped-def]
+        """Three (or two) of the numbers make 24 and the agent answers without the rest."""
+        subsets = [[v for j, v in enumerate(numbers) if j != i] for i in range(len(numbers))]
+        subsets += [[numbers[i], numbers[j]] for i in range(4) for j in range(i + 1, 4)]
+        self.rng.shuffle(subsets)
+        for subset in subsets:
+            paths = paths_to_24([Fraction(v) for v in subset], limit=1, rng=self.rng)
+            if paths:
+                ops = self.rng.choice(paths)
+                lines, _ = render(numbers, ops)
+                _, sub_expr = render(subset, ops)
+                answer = f"Answer: {sub_expr} = 24"
+                return [answer] if shape == "answer" else [*lines, answer]
+        return None
+
+    def _neg_not_24(self, numbers, good_ops, shape):  # type: ignore[no-untyped-def]
+        """Correct arithmetic along a path that does not end at 24, answered as if it did."""
+        for _ in range(20):
+            values = [Fraction(x) for x in numbers]
+            ops = []
+            while len(values) > 1:
+                c = self.rng.choice(arith.next_steps(values))
+                ops.append(Op(c.a, c.op, c.b, c.result))
+                values = list(c.left)
+            if values[0] != arith.TARGET:
+                return ops, shape
+        return None
+
+    def _neg_broken_format(self, numbers, good_ops, shape):  # type: ignore[no-untyped-def]
+        """The right idea written so that it cannot be read: a torn expression or step."""
+        lines, expr = render(numbers, good_ops)
+        breakers = [
+            lambda e: e.replace(")", "", 1) if ")" in e else e + ")",  # unbalanced brackets
+            lambda e: e.replace(" * ", " ", 1) if " * " in e else e.replace(" + ", " ", 1),
+            lambda e: e.replace("(", "[", 1) + "]]" if "(" in e else "(" + e,
+        ]
+        broken = self.rng.choice(breakers)(expr)
+        answer = f"Answer: {broken} = 24"
+        if arith.parse_answer(answer) is not None:
+            return None
+        if shape == "answer":
+            return [answer]
+        i = self.rng.randrange(len(lines))
+        garbled = lines[i].replace(" = ", " ", 1)
+        return [*lines[:i], garbled, *lines[i + 1:], answer]
+
+
+def _replace(values: Sequence[Fraction], old: Fraction, new: Fraction) -> list[Fraction]:
+    out = list(values)
+    out[out.index(old)] = new
+    return sorted(out)
+
+
+__all__ = ["NEGATIVE_TYPES", "Game24Rules", "classify_failure", "make_task", "paths_to_24",
+           "render"]

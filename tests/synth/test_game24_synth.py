@@ -1,0 +1,115 @@
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+from armap.envs.game24 import arith
+from armap.envs.game24.env import Game24Env
+from armap.explore import ExploreConfig, explore
+from armap.llm.scripted import ScriptedLLM
+from armap.synth import SynthConfig, excluded_task_ids, read_triplets, synthesize
+from armap.synth.game24 import NEGATIVE_TYPES, Game24Rules, classify_failure
+from armap.synth.game24_llm import Game24LLMSynth
+
+CSV = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "game24" / "24.csv"
+
+
+def test_every_rule_triplet_is_verified_and_every_negative_type_occurs():
+    rules = Game24Rules(Game24Env().tasks("train"), seed=1)
+    triplets = list(itertools.islice(rules.triplets(), 240))
+    assert {t.negative_type for t in triplets} == set(NEGATIVE_TYPES)
+    for t in triplets:
+        numbers = t.positive.task.spec["numbers"]
+        assert t.positive.env_score == 1.0 and t.negative.env_score == 0.0
+        assert arith.check_answer(t.positive.actions[-1], numbers)
+        assert classify_failure(t.negative) == t.negative_type
+        assert classify_failure(t.positive) is None
+        assert t.positive.task == t.negative.task and t.instruction == t.positive.task.instruction
+        assert t.source["strategy"] == "game24-rules"
+    shapes = {t.source["shape"] for t in triplets}
+    assert shapes == {"steps", "answer"}
+
+
+def test_same_seed_same_triplets():
+    tasks = Game24Env().tasks("train")[:50]
+
+    def stream(seed):
+        out = []
+        for t in itertools.islice(Game24Rules(tasks, seed=seed).triplets(), 20):
+            out.append((t.source, t.positive.actions, t.negative.actions))
+        return out
+
+    assert stream(3) == stream(3)
+    assert stream(3) != stream(4)
+
+
+def test_training_triplets_never_use_a_test_puzzle(tmp_path):
+    puzzles = str(CSV) if CSV.exists() else None
+    config = SynthConfig(count=400, puzzles=puzzles)
+    stats = synthesize(config, tmp_path)
+    triplets = read_triplets(tmp_path / "triplets.jsonl")
+    assert stats["triplets"] == len(triplets) == 400
+    banned = excluded_task_ids(config)
+    assert len(banned) >= 100
+    assert not {t.task_id for t in triplets} & banned
+    if puzzles:
+        csv_test = {t.id for t in Game24Env(puzzles=puzzles).tasks("test")}
+        assert csv_test <= banned
+
+
+def test_explorer_trajectories_become_triplets(tmp_path):
+    explore(ExploreConfig(policy="random", limit=40, samples=4), tmp_path / "explore")
+    stats = synthesize(SynthConfig(count=60, trajectories=str(tmp_path / "explore" /
+                                                              "trajectories.jsonl")),
+                       tmp_path / "synth")
+    triplets = read_triplets(tmp_path / "synth" / "triplets.jsonl")
+    explorer = [t for t in triplets if t.source.get("negative") == "explorer"
+                or t.source.get("positive") == "explorer"]
+    assert explorer, stats
+    for t in explorer:
+        assert t.positive.env_score == 1.0 and t.negative.env_score == 0.0
+
+
+def test_llm_synthesis_keeps_only_verified_outputs():
+    replies = {
+        "good": ("Puzzle: 4 4 6 8\nSolution: (6 - 4) * (4 + 8) = 24",
+                 "6 - 4 = 2 (left: 2 4 8)\n2 * 8 = 16 (left: 4 16)\n4 + 16 = 24 (left: 24)\n"
+                 "Answer: (6 - 4) * 8 + 4 = 24"),
+        "false_positive": ("Puzzle: 4 4 6 8\nSolution: (6 + 4) * (4 + 8) = 24", "x"),
+        "test_split": None,
+        "rambling": ("I like puzzles!", "x"),
+    }
+    test_task = Game24Env().tasks("test")[0]
+    numbers = " ".join(map(str, test_task.spec["numbers"]))
+    solution = arith.solve(test_task.spec["numbers"])[0]
+    replies["test_split"] = (f"Puzzle: {numbers}\nSolution: {solution} = 24", "x")
+
+    for name, (proposal, wrong) in replies.items():
+        llm = ScriptedLLM(responder=lambda m, i, p=proposal, w=wrong:
+                          p if "Invent" in m[-1]["content"] else w)
+        synth = Game24LLMSynth(llm, excluded={t.id for t in Game24Env().tasks("test")})
+        # Pick seeds whose requested error type matches the scripted wrong solution.
+        results = [synth.attempt(f"a{s}", s) for s in range(12)]
+        if name == "good":
+            kept = [r for r in results if r.triplet]
+            assert kept and all(r.triplet.negative_type == "wrong_arithmetic" for r in kept)
+            assert all(r.triplet.source["model"] == "scripted" for r in kept)
+            others = [r for r in results if not r.triplet]
+            assert all("the mistake made was wrong_arithmetic" in r.rejected for r in others)
+        else:
+            assert all(r.triplet is None for r in results)
+            reason = {"false_positive": "solution fails the checker",
+                      "test_split": "puzzle is in the test split",
+                      "rambling": "no 'Puzzle:'"}[name]
+            assert all(reason in r.rejected for r in results), results[0].rejected
+        assert json.dumps(results[0].to_dict())
+
+
+@pytest.mark.slow
+def test_llm_synthesis_runs_with_the_embedded_model(tmp_path):
+    stats = synthesize(SynthConfig(strategy="llm", count=2), tmp_path)
+    assert stats["attempts"] == 2
+    assert stats["triplets"] + sum(stats["rejected"].values()) == 2
+    attempts = [json.loads(x) for x in (tmp_path / "attempts.jsonl").read_text().splitlines()]
+    assert all(a["raw"]["proposal"] for a in attempts)
