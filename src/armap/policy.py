@@ -13,14 +13,16 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal, Protocol
 
 from armap.config import check_choice
-from armap.llm.base import LLM, SupportsRanking, completion_cost
+from armap.llm.base import LLM, Message, SupportsRanking, completion_cost
 from armap.prompts import PromptPack
 from armap.types import Cost, Step, Trajectory
 
 PromptMode = Literal["free", "choice"]
+REFLECTION = PromptPack.from_file(Path(__file__).parent / "prompts" / "reflect.txt")
 PROMPT_MODES: tuple[str, ...] = ("free", "choice")
 
 
@@ -45,7 +47,8 @@ class Policy(Protocol):
 
 
 class RandomPolicy:
-    """Uniform choice among the env's valid actions (ignores temperature)."""
+    """Uniform choice among the env's valid actions (ignores temperature). Asked for ``n``
+    proposals, it returns distinct actions while there are enough of them."""
 
     name = "random"
 
@@ -63,6 +66,8 @@ class RandomPolicy:
         if not valid_actions:
             raise ValueError("RandomPolicy needs an env that lists its valid actions")
         rng = random.Random(seed)
+        if n <= len(valid_actions):
+            return [Step(a) for a in rng.sample(valid_actions, n)]
         return [Step(rng.choice(valid_actions)) for _ in range(n)]
 
 
@@ -120,6 +125,17 @@ class LLMPolicy:
             cost.add(completion_cost(completions))
         return [Step(self._action(c.text), thought=c.text) for c in completions]
 
+    def reflect(self, attempt: Trajectory, score: float | None = None, *,
+                cost: Cost | None = None) -> str:
+        """A short lesson from an unsuccessful ``attempt`` (ARMAP-R), written by the LLM."""
+        messages = REFLECTION.render(attempt)
+        [completion] = self.llm.generate(messages, n=1, temperature=0.0,
+                                         max_tokens=self.max_tokens)
+        if cost is not None:
+            cost.add(completion_cost([completion]))
+        lesson = " ".join(completion.text.split())[:400]
+        return lesson or "The last attempt failed; try a different first step."
+
     def _action(self, text: str) -> str:
         action = self.parse_action(text)
         if action is not None:
@@ -128,8 +144,10 @@ class LLMPolicy:
         first = text.strip().splitlines()[0].strip() if text.strip() else ""
         return first or "(empty reply)"
 
-    def _rank(self, messages, candidates, n, temperature, seed, cost) -> list[Step]:  # type: ignore[no-untyped-def]
-        logprobs = self.llm.continuation_logprobs(messages, candidates)  # type: ignore[attr-defined]
+    def _rank(self, messages: list[Message], candidates: list[str], n: int,
+              temperature: float, seed: int | None, cost: Cost | None) -> list[Step]:
+        assert isinstance(self.llm, SupportsRanking)
+        logprobs = self.llm.continuation_logprobs(messages, candidates)
         if cost is not None:
             cost.add(Cost(llm_calls=1))
         if temperature <= 0:

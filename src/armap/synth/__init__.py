@@ -79,10 +79,7 @@ def synthesize(config: SynthConfig, run_dir: str | Path) -> dict[str, Any]:
     run.start("synthesize", config, seed=config.seed)
     started = time.perf_counter()
     try:
-        if config.strategy == "rules":
-            stats = _rules(config, run)
-        else:
-            stats = _llm(config, run)
+        stats = _rules(config, run) if config.strategy == "rules" else _llm(config, run)
     except KeyboardInterrupt:
         run.finish("interrupted", error="interrupted by the user")
         raise
@@ -206,4 +203,4 @@ def summarize_triplets(triplets: list[Triplet]) -> dict[str, Any]:
     }
 
 
-__all__ = ["SynthConfig", "Triplet", "read_triplets", "synthesize", "excluded_task_ids"]
+__all__ = ["SynthConfig", "Triplet", "excluded_task_ids", "read_triplets", "synthesize"]
