@@ -67,9 +67,13 @@ class JsonlWriter:
         self._f: IO[str] | None = self.path.open("a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
+        self.write_many([record])
+
+    def write_many(self, records: list[dict[str, Any]]) -> None:
+        """Append records in one write, then flush and fsync."""
         if self._f is None:
             raise ValueError(f"writer for {self.path} is closed")
-        self._f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
         self._f.flush()
         os.fsync(self._f.fileno())
 

@@ -91,20 +91,28 @@ def finished_keys(path: Path, key: Callable[[dict[str, Any]], str]) -> set[str]:
     return {key(r) for r in read_jsonl(path)}
 
 
+class Keyed(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+K = TypeVar("K", bound=Keyed)
+
+
 def run_episodes(
-    episodes: list[Episode],
-    work: Callable[[Episode], dict[str, Any]],
+    episodes: list[K],
+    work: Callable[[K], dict[str, Any] | list[dict[str, Any]]],
     out: Path,
     *,
     key: Callable[[dict[str, Any]], str],
     executor: Executor | None = None,
     desc: str = "episodes",
-    on_record: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[int, int]:
-    """Run the episodes whose key is not yet in ``out``; append each record as it ends.
+    """Run the work items whose key is not yet in ``out``; append their records as they end.
 
-    ``work`` turns an episode into one JSON record whose ``key(record)`` equals
-    ``episode.key``. Returns ``(skipped, ran)``.
+    ``work`` turns an item (an `Episode`, or anything with a ``key``) into one JSON record, or
+    a list of records written together, each with ``key(record) == item.key``. Returns
+    ``(skipped, ran)``.
     """
     done = finished_keys(out, key)
     pending = [e for e in episodes if e.key not in done]
@@ -115,10 +123,8 @@ def run_episodes(
     ran = 0
     with JsonlWriter(out) as writer, tqdm(total=len(episodes), initial=skipped, desc=desc,
                                           unit="ep", dynamic_ncols=True) as bar:
-        for record in executor.map_unordered(work, pending):
-            writer.write(record)
+        for records in executor.map_unordered(work, pending):
+            writer.write_many(records if isinstance(records, list) else [records])
             ran += 1
             bar.update(1)
-            if on_record is not None:
-                on_record(record)
     return skipped, ran

@@ -13,6 +13,7 @@ import typer
 
 from armap.cli.options import config_command
 from armap.errors import ArmapError
+from armap.evaluate import EvalConfig, evaluate
 from armap.explore import ExploreConfig, explore
 from armap.synth import SynthConfig, synthesize
 
@@ -52,6 +53,16 @@ def _synthesize(config: SynthConfig, run_dir: Path) -> None:
 
 config_command(app, "synthesize", SynthConfig, _synthesize, extra=[RUN_DIR],
                help="Make (instruction, positive, negative) triplets for reward-model training.")
+
+
+def _eval(config: EvalConfig, run_dir: Path) -> None:
+    evaluate(config, run_dir)
+    typer.echo((run_dir / "report.md").read_text())
+
+
+config_command(app, "eval", EvalConfig, _eval, extra=[RUN_DIR],
+               help="Evaluate methods (greedy, sampling, best_of_n, reflexion, mcts) on a "
+                    "split with one policy and budget; writes results.jsonl and report.md.")
 
 
 def main() -> None:

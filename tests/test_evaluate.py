@@ -1,0 +1,66 @@
+import json
+
+from armap.envs import make
+from armap.evaluate import RESULTS, EvalConfig, evaluate, load_results
+from armap.policy import RandomPolicy
+
+
+class Oracle:
+    name = "oracle"
+
+    def score(self, instruction, trajectories):
+        return [t.env_score for t in trajectories]
+
+
+class ExplodingPolicy(RandomPolicy):
+    """Random, but raises on one task when asked for several proposals (MCTS expansion)."""
+
+    def __init__(self, bad: str) -> None:
+        self.bad = bad
+
+    def propose(self, context, **kw):
+        if context.task.id == self.bad and kw.get("n", 1) > 1:
+            raise RuntimeError("policy exploded")
+        return super().propose(context, **kw)
+
+
+def test_eval_writes_one_line_per_task_and_method_and_a_report(tmp_path):
+    config = EvalConfig(policy="random", limit=6, budget=4)
+    summary = evaluate(config, tmp_path, reward=Oracle())
+    results = load_results(tmp_path / RESULTS)
+    assert len(results) == 6 * 5
+    rows = {r["method"]: r for r in summary["methods"]}
+    assert set(rows) == {"greedy", "sampling", "best_of_n", "reflexion", "mcts"}
+    # Sampling and best-of-N come from the same candidates.
+    for (task, method), r in results.items():
+        if method == "best_of_n":
+            assert r["candidates"] == results[(task, "sampling")]["candidates"]
+    # With the oracle as reward, best-of-N reaches the oracle best-of-N exactly.
+    assert rows["best_of_n"]["score"] == rows["best_of_n"]["oracle_best_of_n"]
+    assert rows["sampling"]["score"] <= rows["best_of_n"]["score"]
+    report = (tmp_path / "report.md").read_text()
+    assert "| best_of_n |" in report and "budget: 4" in report
+    assert (tmp_path / "budget.png").stat().st_size > 1000
+
+
+def test_crashed_planner_is_recorded_and_the_run_resumes(tmp_path):
+    config = EvalConfig(policy="random", limit=3, budget=3, methods="greedy,mcts")
+    policy = ExplodingPolicy(bad=make("game24").tasks("test")[1].id)
+    evaluate(config, tmp_path, policy=policy, reward=Oracle())
+    lines = (tmp_path / RESULTS).read_text().splitlines()
+    failed = [json.loads(x) for x in lines if json.loads(x).get("error")]
+    assert len(failed) == 1 and failed[0]["planner"] == "mcts"
+    assert "policy exploded" in failed[0]["error"]
+    again = evaluate(config, tmp_path, policy=policy, reward=Oracle())
+    assert (tmp_path / RESULTS).read_text().splitlines() == lines
+    assert {r["method"]: r["errors"] for r in again["methods"]} == {"greedy": 0, "mcts": 1}
+
+
+def test_length_target_is_reported_next_to_the_score(tmp_path):
+    config = EvalConfig(policy="random", limit=3, budget=3, methods="best_of_n")
+    config.target.length_weight = 0.05
+    evaluate(config, tmp_path, reward=Oracle())
+    r = next(iter(load_results(tmp_path / RESULTS).values()))
+    terms = r["candidates"][0]["reward"]
+    assert set(terms) == {"rm", "steps_term", "price_term", "total"}
+    assert terms["steps_term"] > 0
