@@ -82,3 +82,23 @@ def test_random_policy_samples_valid_actions_reproducibly():
     first = p.propose(context(), n=5, valid_actions=actions, seed=3)
     assert all(s.action in actions for s in first)
     assert first == p.propose(context(), n=5, valid_actions=actions, seed=3)
+
+
+def test_ranking_is_cached_per_prompt_and_does_not_list_the_candidates():
+    table = {"a": -1.0, "b": -0.1}
+    llm = RankingLLM(table)
+    seen = []
+    original = llm.continuation_logprobs
+
+    def spy(messages, continuations):
+        seen.append(messages[-1]["content"])
+        return original(messages, continuations)
+
+    llm.continuation_logprobs = spy
+    policy = LLMPolicy(llm, PromptPack.load("game24", "choice"), lambda t: t, mode="choice")
+    cost = Cost()
+    for seed in range(5):
+        policy.propose(context(), n=2, temperature=1.0, valid_actions=list(table), seed=seed,
+                       cost=cost)
+    assert len(seen) == 1 and cost.llm_calls == 1 and policy.rank_hits == 4
+    assert "Possible next lines" not in seen[0]

@@ -10,8 +10,10 @@ paper's first stage when no LLM is wanted).
 
 from __future__ import annotations
 
+import json
 import math
 import random
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Protocol
@@ -22,6 +24,8 @@ from armap.prompts import PromptPack
 from armap.types import Cost, Step, Trajectory
 
 PromptMode = Literal["free", "choice"]
+RANK_CACHE_SIZE = 4096
+"""Rankings kept per policy: the same prompt and candidates are never scored twice."""
 REFLECTION = PromptPack.from_file(Path(__file__).parent / "prompts" / "reflect.txt")
 PROMPT_MODES: tuple[str, ...] = ("free", "choice")
 
@@ -103,6 +107,9 @@ class LLMPolicy:
         self.max_tokens = max_tokens
         self.rank = rank
         self.name = f"llm:{llm.model}:{mode}"
+        self._ranked: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+        self.rank_hits = 0
 
     def propose(
         self,
@@ -116,9 +123,11 @@ class LLMPolicy:
         cost: Cost | None = None,
     ) -> list[Step]:
         candidates = valid_actions if self.mode == "choice" else None
-        messages = self.prompts.render(context, candidates=candidates, reflections=reflections)
         if candidates and self.rank and isinstance(self.llm, SupportsRanking):
+            # Ranked by likelihood: the candidates are scored, not listed in the prompt.
+            messages = self.prompts.render(context, reflections=reflections)
             return self._rank(messages, candidates, n, temperature, seed, cost)
+        messages = self.prompts.render(context, candidates=candidates, reflections=reflections)
         completions = self.llm.generate(messages, n=n, temperature=temperature,
                                         max_tokens=self.max_tokens, seed=seed)
         if cost is not None:
@@ -147,9 +156,18 @@ class LLMPolicy:
     def _rank(self, messages: list[Message], candidates: list[str], n: int,
               temperature: float, seed: int | None, cost: Cost | None) -> list[Step]:
         assert isinstance(self.llm, SupportsRanking)
-        logprobs = self.llm.continuation_logprobs(messages, candidates)
-        if cost is not None:
-            cost.add(Cost(llm_calls=1))
+        key = json.dumps([messages, candidates])
+        logprobs = self._ranked.get(key)
+        if logprobs is None:
+            logprobs = self.llm.continuation_logprobs(messages, candidates)
+            if cost is not None:
+                cost.add(Cost(llm_calls=1))
+            with self._lock:
+                if len(self._ranked) >= RANK_CACHE_SIZE:
+                    self._ranked.pop(next(iter(self._ranked)))
+                self._ranked[key] = logprobs
+        else:
+            self.rank_hits += 1
         if temperature <= 0:
             best = max(range(len(candidates)), key=lambda i: logprobs[i])
             picks = [best] * n

@@ -1,10 +1,12 @@
 """Prompt packs: per-environment text templates, one file per mode.
 
 A pack file has sections introduced by ``### system``, ``### user`` and optionally
-``### step`` (how one past step is shown; default ``$action`` then ``$observation``). Templates
+``### step`` (how one past step is shown; default ``$action`` then ``$observation``) and
+``### candidates`` (how listed valid actions are shown, with ``$list``; choice mode). Templates
 use ``$name`` placeholders (`string.Template`): ``$instruction``, ``$initial_observation``,
 ``$observation`` (the latest one), ``$history`` (the rendered steps), ``$candidates`` (the
-listed valid actions, choice mode) and ``$reflections`` (lessons from earlier attempts).
+candidates section, empty when no actions are listed, e.g. when a local model ranks them by
+likelihood instead) and ``$reflections`` (lessons from earlier attempts).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from armap.errors import ConfigError
 from armap.llm.base import Message
 from armap.types import Trajectory
 
-_SECTION = re.compile(r"^### (system|user|step)\s*$", re.MULTILINE)
+_SECTION = re.compile(r"^### (system|user|step|candidates)\s*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class PromptPack:
     system: str
     user: str
     step: str = "$action\n$observation"
+    candidates: str = "$list"
 
     @classmethod
     def parse(cls, text: str) -> PromptPack:
@@ -37,7 +40,7 @@ class PromptPack:
         if "user" not in sections:
             raise ConfigError("a prompt pack needs a '### user' section")
         return cls(sections.get("system", ""), sections["user"],
-                   sections.get("step", cls.step))
+                   sections.get("step", cls.step), sections.get("candidates", cls.candidates))
 
     @classmethod
     def load(cls, env: str, mode: str) -> PromptPack:
@@ -68,7 +71,8 @@ class PromptPack:
             "initial_observation": context.initial_observation,
             "observation": latest,
             "history": "\n".join(steps) if steps else "(none yet)",
-            "candidates": "\n".join(candidates or []),
+            "candidates": Template(self.candidates).safe_substitute(
+                list="\n".join(candidates)) if candidates else "",
             "reflections": _reflections(reflections),
         }
         user = Template(self.user).safe_substitute(values)
