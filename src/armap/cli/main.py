@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from armap.cli.options import config_command
+from armap.demo import DemoConfig, run_demo
 from armap.errors import ArmapError
 from armap.evaluate import EvalConfig, evaluate
 from armap.explore import ExploreConfig, explore
@@ -63,6 +64,20 @@ def _eval(config: EvalConfig, run_dir: Path) -> None:
 config_command(app, "eval", EvalConfig, _eval, extra=[RUN_DIR],
                help="Evaluate methods (greedy, sampling, best_of_n, reflexion, mcts) on a "
                     "split with one policy and budget; writes results.jsonl and report.md.")
+
+
+DEMO_DIR = inspect.Parameter(
+    "run_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Path,
+    default=typer.Option(Path("runs/demo"), "--run-dir", envvar="ARMAP_RUN_DIR",
+                         help="Run directory of the demo (resumed if it exists)."))
+
+
+def _demo(config: DemoConfig, run_dir: Path) -> None:
+    run_demo(config, run_dir, say=typer.echo)
+
+
+config_command(app, "demo", DemoConfig, _demo, extra=[DEMO_DIR],
+               help="The whole loop, small and offline: explore, synthesize, train, evaluate.")
 
 
 def main() -> None:
