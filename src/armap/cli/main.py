@@ -16,6 +16,8 @@ from armap.demo import DemoConfig, run_demo
 from armap.errors import ArmapError
 from armap.evaluate import EvalConfig, evaluate
 from armap.explore import ExploreConfig, explore
+from armap.reward.scoring import ScoreConfig
+from armap.reward.train import RewardTrainConfig
 from armap.synth import SynthConfig, synthesize
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -64,6 +66,43 @@ def _eval(config: EvalConfig, run_dir: Path) -> None:
 config_command(app, "eval", EvalConfig, _eval, extra=[RUN_DIR],
                help="Evaluate methods (greedy, sampling, best_of_n, reflexion, mcts) on a "
                     "split with one policy and budget; writes results.jsonl and report.md.")
+
+
+TRIPLETS = inspect.Parameter(
+    "triplets", inspect.Parameter.KEYWORD_ONLY, annotation=Path,
+    default=typer.Option(..., "--triplets", help="Training triplets (JSONL from synthesize)."))
+VAL_TRIPLETS = inspect.Parameter(
+    "val_triplets", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None,
+    default=typer.Option(None, "--val-triplets", help="Held-out triplets for validation "
+                         "(default: a split of --triplets by task id)."))
+
+
+def _train(config: RewardTrainConfig, run_dir: Path, triplets: Path,
+           val_triplets: Path | None) -> None:
+    from armap.reward.train import train
+
+    metrics = train(config, triplets, run_dir, val_triplets=val_triplets)
+    typer.echo(f"Checkpoint: {run_dir / 'checkpoint'}")
+    typer.echo(json.dumps(metrics, indent=2))
+
+
+config_command(app, "train", RewardTrainConfig, _train, extra=[RUN_DIR, TRIPLETS, VAL_TRIPLETS],
+               help="Train a reward model on triplets with a pairwise ranking loss.")
+
+
+def _score(config: ScoreConfig) -> None:
+    from armap.reward import load_reward_model
+    from armap.reward.scoring import score_file
+
+    out = Path(config.output) if config.output else Path(config.input).with_suffix(
+        ".scores.jsonl")
+    summary = score_file(load_reward_model(config.rm), config.input, out)
+    typer.echo(f"Wrote {out}")
+    typer.echo(json.dumps(summary, indent=2))
+
+
+config_command(app, "score", ScoreConfig, _score,
+               help="Score trajectories, or triplets (pairwise accuracy), with a reward model.")
 
 
 DEMO_DIR = inspect.Parameter(

@@ -1,0 +1,75 @@
+"""Score a JSONL file of trajectories or triplets with a reward model (`armap score`)."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from armap.config import opt
+from armap.jsonl import JsonlWriter, read_jsonl
+from armap.reward.base import RewardModel
+from armap.synth.base import Triplet
+from armap.types import Trajectory
+
+BATCH = 64
+
+
+@dataclass
+class ScoreConfig:
+    """What `armap score` reads and writes."""
+
+    rm: str = opt("oracle", "Reward model: a checkpoint directory from `armap train`, or "
+                  "oracle.")
+    input: str = opt("trajectories.jsonl", "A trajectories.jsonl or triplets.jsonl file.")
+    output: str | None = opt(None, "Where to write the scores (default: INPUT.scores.jsonl).")
+
+
+def score_file(reward: RewardModel, input_path: str | Path, output_path: str | Path
+               ) -> dict[str, Any]:
+    """Write one line per input record with its score(s); returns a summary.
+
+    Trajectory records (``trajectories.jsonl``) are scored against their task's instruction.
+    Triplet records (``triplets.jsonl``) get the positive's and the negative's score, and the
+    summary reports pairwise accuracy overall and per negative type.
+    """
+    records = list(read_jsonl(input_path))
+    output = Path(output_path)
+    output.unlink(missing_ok=True)
+    if records and "positive" in records[0]:
+        return _triplets(reward, [Triplet.from_dict(r) for r in records], output)
+    trajectories = [Trajectory.from_dict(r) for r in records]
+    by_instruction: dict[str, list[int]] = {}
+    for i, t in enumerate(trajectories):
+        by_instruction.setdefault(t.task.instruction, []).append(i)
+    scores = [0.0] * len(trajectories)
+    for instruction, idx in tqdm(by_instruction.items(), desc="score", unit="task"):
+        for start in range(0, len(idx), BATCH):
+            chunk = idx[start:start + BATCH]
+            for i, s in zip(chunk, reward.score(instruction, [trajectories[i] for i in chunk]),
+                            strict=True):
+                scores[i] = s
+    with JsonlWriter(output) as writer:
+        writer.write_many([{"task_id": t.task.id, "episode": t.meta.get("episode"),
+                            "score": s, "env_score": t.env_score}
+                           for t, s in zip(trajectories, scores, strict=True)])
+    return {"records": len(scores), "mean_score": statistics.fmean(scores) if scores else None}
+
+
+def _triplets(reward: RewardModel, triplets: list[Triplet], output: Path) -> dict[str, Any]:
+    by_type: dict[str, list[bool]] = {}
+    with JsonlWriter(output) as writer:
+        for t in tqdm(triplets, desc="score", unit="triplet"):
+            pos, neg = reward.score(t.instruction, [t.positive, t.negative])
+            by_type.setdefault(t.negative_type, []).append(pos > neg)
+            writer.write({"task_id": t.task_id, "negative_type": t.negative_type,
+                          "positive_score": pos, "negative_score": neg})
+    wins = [w for ws in by_type.values() for w in ws]
+    return {
+        "records": len(wins),
+        "pairwise_accuracy": round(sum(wins) / len(wins), 4) if wins else None,
+        "by_negative_type": {k: round(sum(v) / len(v), 4) for k, v in sorted(by_type.items())},
+    }
