@@ -1,0 +1,99 @@
+"""Planning benchmark: success and cost per method at several budgets, and cache savings.
+
+Runs `armap eval` once per budget on the same tasks with the same policy and reward model, then
+prints a table and writes JSON. Cache savings are counted where they happen: the plan-level
+score cache (identical trajectories inside one plan), the learned reward model's text cache,
+the policy's ranking cache (the same prompt and candidates) and MCTS's deduplicated proposals.
+
+    python benchmarks/planning.py --policy random --rm runs/rm/checkpoint --limit 100
+    python benchmarks/planning.py --policy llm --rm runs/rm/checkpoint --limit 10 --budgets 1,5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from armap.envs import make
+from armap.evaluate import RESULTS, EvalConfig, evaluate, load_results
+from armap.explore import build_policy
+from armap.reward import load_reward_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--policy", default="random", choices=("random", "llm"))
+    parser.add_argument("--rm", default="oracle", help="checkpoint directory or oracle")
+    parser.add_argument("--limit", type=int, default=100, help="test tasks")
+    parser.add_argument("--budgets", default="1,5,10,20")
+    parser.add_argument("--methods", default="greedy,sampling,best_of_n,reflexion,mcts")
+    parser.add_argument("--puzzles", default=None, help="Game of 24 ranked CSV")
+    parser.add_argument("--length-weight", type=float, default=0.0)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--out", default="benchmarks/results/planning.json")
+    args = parser.parse_args()
+
+    budgets = [int(b) for b in args.budgets.split(",")]
+    reward = load_reward_model(args.rm)
+    base = EvalConfig(policy=args.policy, rm=args.rm, limit=args.limit, methods=args.methods,
+                      puzzles=args.puzzles, workers=args.workers)
+    base.target.length_weight = args.length_weight
+    with make(base.env, **base.explore_config().env_kwargs()) as env:
+        policy = build_policy(base.explore_config(), env)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for budget in budgets:
+            config = EvalConfig(**{**base.__dict__, "budget": budget})
+            rm_hits_before = getattr(reward, "cache_hits", 0)
+            rank_before = getattr(policy, "rank_hits", 0)
+            started = time.perf_counter()
+            summary = evaluate(config, Path(tmp) / f"b{budget}", policy=policy, reward=reward)
+            seconds = time.perf_counter() - started
+            results = load_results(Path(tmp) / f"b{budget}" / RESULTS)
+            saved = _savings(results)
+            saved["rm_text_cache_hits"] = getattr(reward, "cache_hits", 0) - rm_hits_before
+            saved["rank_cache_hits"] = getattr(policy, "rank_hits", 0) - rank_before
+            for row in summary["methods"]:
+                rows.append({"budget": budget, **row, **saved.get(row["method"], {})})
+            rows.append({"budget": budget, "method": "(all)", "wall_seconds": round(seconds, 1),
+                         **{k: v for k, v in saved.items() if not isinstance(v, dict)}})
+    _print(rows)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"args": vars(args), "python": platform.python_version(),
+                               "rows": rows}, indent=2))
+    print(f"\nwrote {out}")
+
+
+def _savings(results: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+    """Per method: RM calls made vs trajectories scored, and MCTS proposal deduplication."""
+    out: dict[str, Any] = {}
+    for (_, method), r in results.items():
+        m = out.setdefault(method, {"trajectories_scored": 0, "score_cache_hits": 0,
+                                    "proposal_duplicates": 0})
+        m["trajectories_scored"] += len(r["candidates"])
+        m["score_cache_hits"] += r.get("score_cache_hits", 0)
+        m["proposal_duplicates"] += r["meta"].get("proposal_hits", 0)
+    for m in out.values():
+        total = m["trajectories_scored"]
+        m["rm_saved_share"] = round(m["score_cache_hits"] / total, 3) if total else 0.0
+    return out
+
+
+def _print(rows: list[dict[str, Any]]) -> None:
+    cols = ["budget", "method", "score", "oracle_best_of_n", "mean_steps", "llm_calls",
+            "rm_calls", "env_steps", "seconds", "rm_saved_share", "rank_cache_hits",
+            "rm_text_cache_hits", "wall_seconds"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for r in rows:
+        print("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
+
+
+if __name__ == "__main__":
+    main()
