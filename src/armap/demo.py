@@ -45,8 +45,6 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
     from armap.synth import SynthConfig, synthesize
 
     root = Path(run_dir)
-    run = RunDir(root)
-    run.start("demo", config, seed=config.seed)
     timings: dict[str, float] = {}
 
     def stage(name: str, text: str, fn: Callable[[], Any]) -> Any:
@@ -57,7 +55,8 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
         say(f"   done in {timings[name]:.0f} s -> {root / name}")
         return out
 
-    try:
+    with RunDir(root).running("demo", config, seed=config.seed) as summary:
+        summary["timings"] = timings
         explored = stage(
             "explore", f"the {config.policy} policy plays {config.explore_tasks} train puzzles "
             f"x {config.explore_samples} episodes",
@@ -86,12 +85,8 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
         evaluated = stage(
             "eval", f"5 methods on {config.eval_tasks} test puzzles, budget {config.budget}",
             lambda: evaluate(eval_config, root / "eval"))
-    except BaseException as e:
-        run.finish("interrupted" if isinstance(e, KeyboardInterrupt) else "error",
-                   error=f"{type(e).__name__}: {e}", timings=timings)
-        raise
-    say("\n" + (root / "eval" / "report.md").read_text())
-    run.finish("success", timings=timings, methods=evaluated["methods"])
+        summary["methods"] = evaluated["methods"]
+        say("\n" + (root / "eval" / "report.md").read_text())
     return evaluated
 
 

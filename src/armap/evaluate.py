@@ -122,9 +122,8 @@ def evaluate(config: EvalConfig, run_dir: str | Path, *, policy: Any = None,
              reward: Any = None) -> dict[str, Any]:
     """Run (or resume) the evaluation into ``run_dir`` and write the report."""
     run = RunDir(run_dir)
-    run.start("eval", config, seed=config.seed)
     started = time.perf_counter()
-    try:
+    with run.running("eval", config, seed=config.seed) as summary:
         methods = config.method_list
         with make(config.env, **config.explore_config().env_kwargs()) as probe:
             tasks = probe.tasks(config.split)[: config.limit]
@@ -143,15 +142,8 @@ def evaluate(config: EvalConfig, run_dir: str | Path, *, policy: Any = None,
                  for e in make_episodes(tasks, 1, config.seed)]
         run_episodes(items, work, run.file(RESULTS), key=lambda r: f"{r['task_id']}|{r['unit']}",
                      executor=ThreadExecutor(config.workers), desc="eval")
-    except KeyboardInterrupt:
-        run.finish("interrupted", error="interrupted by the user")
-        raise
-    except Exception as e:
-        run.finish("error", error=f"{type(e).__name__}: {e}")
-        raise
-    rows = write_report(run.path, config)
-    summary = {"seconds": round(time.perf_counter() - started, 2), "methods": rows}
-    run.finish("success", summary=summary)
+        summary["methods"] = write_report(run.path, config)
+        summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
 
 

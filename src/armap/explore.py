@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from armap.config import check_choice, opt
-from armap.errors import ConfigError
 from armap.envs import Env, make
 from armap.episode import rollout
+from armap.errors import ConfigError
 from armap.llm import EMBEDDED_MODEL, LLMConfig, make_llm
 from armap.policy import PROMPT_MODES, LLMPolicy, Policy, RandomPolicy
 from armap.prompts import PromptPack
@@ -73,9 +73,8 @@ def explore(config: ExploreConfig, run_dir: str | Path, *, policy: Policy | None
             ) -> dict[str, Any]:
     """Run (or resume) exploration into ``run_dir``; returns a summary of the trajectories."""
     run = RunDir(run_dir)
-    resumed = run.start("explore", config, seed=config.seed)
     started = time.perf_counter()
-    try:
+    with run.running("explore", config, seed=config.seed) as summary:
         with make(config.env, **config.env_kwargs()) as probe:
             tasks = probe.tasks(config.split)[: config.limit]
             policy = policy or build_policy(config, probe)
@@ -94,16 +93,8 @@ def explore(config: ExploreConfig, run_dir: str | Path, *, policy: Policy | None
         skipped, ran = run_episodes(episodes, work, run.file(TRAJECTORIES),
                                     key=lambda r: r["meta"]["episode"],
                                     executor=ThreadExecutor(config.workers), desc="explore")
-    except KeyboardInterrupt:
-        run.finish("interrupted", error="interrupted by the user")
-        raise
-    except Exception as e:
-        run.finish("error", error=f"{type(e).__name__}: {e}")
-        raise
-    summary = summarize(run.file(TRAJECTORIES))
-    summary.update(resumed=resumed, skipped=skipped, ran=ran,
-                   seconds=round(time.perf_counter() - started, 2))
-    run.finish("success", summary=summary)
+        summary.update(summarize(run.file(TRAJECTORIES)), skipped=skipped, ran=ran,
+                       seconds=round(time.perf_counter() - started, 2))
     return summary
 
 

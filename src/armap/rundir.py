@@ -14,6 +14,8 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
@@ -85,6 +87,26 @@ class RunDir:
         manifest["attempts"].append({"started": now})
         self._write(manifest)
         return resumed
+
+    @contextmanager
+    def running(self, verb: str, config: Any, *, seed: int | None = None
+                ) -> Iterator[dict[str, Any]]:
+        """`start`, run the body, then `finish` with its outcome.
+
+        The body fills the yielded dict with summary fields. Ctrl-C ends the attempt as
+        ``interrupted``, an exception as ``error`` (both re-raised), a normal exit as
+        ``success``; ``resumed`` tells whether an earlier attempt existed.
+        """
+        summary: dict[str, Any] = {"resumed": self.start(verb, config, seed=seed)}
+        try:
+            yield summary
+        except KeyboardInterrupt:
+            self.finish("interrupted", error="interrupted by the user")
+            raise
+        except Exception as e:
+            self.finish("error", error=f"{type(e).__name__}: {e}")
+            raise
+        self.finish("success", summary=summary)
 
     def finish(self, status: str, *, error: str | None = None, **extra: Any) -> None:
         """Close the current attempt with ``status`` and extra summary fields."""

@@ -76,19 +76,19 @@ def synthesize(config: SynthConfig, run_dir: str | Path) -> dict[str, Any]:
     """Run (or resume) synthesis into ``run_dir``; returns counts per negative type and
     rejection reasons."""
     run = RunDir(run_dir)
-    run.start("synthesize", config, seed=config.seed)
     started = time.perf_counter()
-    try:
-        stats = _rules(config, run) if config.strategy == "rules" else _llm(config, run)
-    except KeyboardInterrupt:
-        run.finish("interrupted", error="interrupted by the user")
-        raise
-    except Exception as e:
-        run.finish("error", error=f"{type(e).__name__}: {e}")
-        raise
-    stats["seconds"] = round(time.perf_counter() - started, 2)
-    run.finish("success", summary=stats)
-    return stats
+    complete = run.file(TRIPLETS).exists() and run.manifest_path.exists() and \
+        run.read_manifest().get("status") == "success"
+    with run.running("synthesize", config, seed=config.seed) as summary:
+        if complete:
+            log.info("%s is complete; nothing to do", run.file(TRIPLETS))
+            summary.update(summarize_triplets(read_triplets(run.file(TRIPLETS))))
+        elif config.strategy == "rules":
+            summary.update(_rules(config, run))
+        else:
+            summary.update(_llm(config, run))
+        summary["seconds"] = round(time.perf_counter() - started, 2)
+    return summary
 
 
 def _tasks(config: SynthConfig) -> tuple[list[Any], set[str]]:
@@ -104,9 +104,6 @@ def _rules(config: SynthConfig, run: RunDir) -> dict[str, Any]:
     from armap.synth.game24 import Game24Rules
 
     out = run.file(TRIPLETS)
-    if out.exists() and run.read_manifest().get("status") == "success":
-        log.info("%s is complete; nothing to do", out)
-        return summarize_triplets(read_triplets(out))
     tasks, excluded = _tasks(config)
     strategy = Game24Rules(tasks, seed=config.seed, answer_only_share=config.answer_only_share)
     explorer = _explorer_triplets(config, strategy, excluded) if config.trajectories else []
