@@ -56,7 +56,9 @@ class LLM(Protocol):
 class SupportsRanking(Protocol):
     """A backend that can score given continuations of a conversation (the local backend)."""
 
-    def continuation_logprobs(self, messages: list[Message], continuations: list[str]) -> list[float]:
+    def continuation_logprobs(
+        self, messages: list[Message], continuations: list[str]
+    ) -> list[float]:
         """Sum of token log-probabilities of each continuation as the assistant's reply."""
         ...
 
