@@ -1,0 +1,217 @@
+"""Reward-model benchmark: training speed, scoring throughput, cache cost, and (``--accuracy``)
+held-out accuracy of the default training run on the Game of 24 test puzzles.
+
+    python benchmarks/reward_model.py                 # speed: about 3 minutes on 2 CPU cores
+    python benchmarks/reward_model.py --accuracy      # + synthesize, train (defaults), test
+
+Prints a table and writes JSON (``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from armap.envs.game24.env import Game24Env
+from armap.reward.model import LearnedRewardModel, cpu_has_fast_bf16
+from armap.reward.train import (
+    RewardTrainConfig,
+    build_model,
+    evaluate_triplets,
+    length_batches,
+    make_optimizer,
+    prepare_pairs,
+    train,
+    train_step,
+)
+from armap.synth.game24 import Game24Rules
+from armap.types import Step, Task, Trajectory
+
+ROOT = Path(__file__).resolve().parents[1]
+CSV = ROOT.parent / "shared" / "data" / "game24" / "24.csv"
+BATCHES = (1, 8, 32, 64)
+
+
+def default_threads() -> int:
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def long_trajectories(model: LearnedRewardModel, n: int, tokens: int = 220) -> tuple[str, list]:
+    """``n`` distinct trajectories whose serialized text is about ``tokens`` tokens."""
+    task = Task("bench", "toy", "Find the red mug in the kitchen and put it in the sink, then "
+                "report which cupboard it came from.")
+    out = []
+    for i in range(n):
+        steps: list[Step] = []
+        t = Trajectory(task, initial_observation=f"You are in the hall ({i}). Doors: north.")
+        while model.count_tokens(model.serialize(task.instruction, t)) < tokens - 16:
+            k = len(steps)
+            steps.append(Step(f"go to cupboard {k + i}", observation=f"Cupboard {k + i} is "
+                              f"open; it holds {k % 5 + 1} plates and a blue cup."))
+            t = Trajectory(task, initial_observation=t.initial_observation, steps=list(steps))
+        out.append(t)
+    return task.instruction, out
+
+
+def scoring_throughput(dtype: str, batch: int, seconds: float) -> dict[str, Any]:
+    model = LearnedRewardModel(dtype=dtype, batch_size=batch)
+    instruction, pool = long_trajectories(model, batch)
+    lengths = [len(ids) for ids in model.tokenize([model.serialize(instruction, t)
+                                                    for t in pool])]
+    model.score(instruction, pool[:batch])  # warm-up
+    rates = []
+    started = time.perf_counter()
+    while not rates or time.perf_counter() - started < seconds:
+        model.clear_cache()
+        t0 = time.perf_counter()
+        model.score(instruction, pool[:batch])
+        rates.append(batch / (time.perf_counter() - t0))
+    return {"dtype": dtype, "batch": batch, "trajectories_per_s": round(statistics.median(rates),
+                                                                        2),
+            "calls": len(rates), "mean_tokens": round(sum(lengths) / len(lengths), 1)}
+
+
+def cache_hit_cost(repeats: int = 2000) -> dict[str, Any]:
+    model = LearnedRewardModel(batch_size=32)
+    instruction, pool = long_trajectories(model, 32)
+    model.score(instruction, pool)
+    t0 = time.perf_counter()
+    for _ in range(repeats // 32):
+        model.score(instruction, pool)
+    per_batch_item = (time.perf_counter() - t0) / (repeats // 32 * 32)
+    texts = [model.serialize(instruction, t) for t in pool]
+    t0 = time.perf_counter()
+    for _ in range(repeats // 32):
+        model.score_texts(texts)
+    lookup = (time.perf_counter() - t0) / (repeats // 32 * 32)
+    return {"us_per_hit_with_serialization": round(per_batch_item * 1e6, 1),
+            "us_per_hit_lookup_only": round(lookup * 1e6, 2),
+            "hits": model.cache_hits, "misses": model.cache_misses}
+
+
+def training_speed(steps: int) -> dict[str, Any]:
+    config = RewardTrainConfig()
+    triplets = list(itertools.islice(Game24Rules(Game24Env().tasks("train"), seed=0).triplets(),
+                                     config.batch_size * (steps + 1)))
+    torch.manual_seed(0)
+    model = build_model(config)
+    pairs, _ = prepare_pairs(model, triplets)
+    optimizer = make_optimizer(model, config)
+    import random
+
+    batches = length_batches(pairs, config.batch_size, random.Random(0))
+    model.train()
+    train_step(model, optimizer, [pairs[i] for i in batches[0]], config)  # warm-up
+    times, tokens = [], 0
+    for ids in batches[1:steps + 1]:
+        t0 = time.perf_counter()
+        train_step(model, optimizer, [pairs[i] for i in ids], config)
+        times.append(time.perf_counter() - t0)
+        tokens += sum(len(pairs[i].pos) + len(pairs[i].neg) for i in ids)
+    total = sum(times)
+    return {"batch_size": config.batch_size, "steps": len(times),
+            "steps_per_s": round(len(times) / total, 4),
+            "triplets_per_s": round(len(times) * config.batch_size / total, 2),
+            "tokens_per_s": round(tokens / total, 1),
+            "mean_tokens_per_sequence": round(tokens / (2 * config.batch_size * len(times)), 1)}
+
+
+def accuracy(work: Path, test_count: int) -> dict[str, Any]:
+    """Synthesize training triplets (defaults), train with defaults, test on the test split."""
+    from armap.synth import SynthConfig, synthesize
+    from armap.synth.base import read_triplets
+
+    puzzles = str(CSV) if CSV.exists() else None
+    synth_train = work / "synth-train"
+    synth_test = work / "synth-test"
+    t0 = time.perf_counter()
+    synthesize(SynthConfig(puzzles=puzzles), synth_train)
+    synthesize(SynthConfig(puzzles=puzzles, split="test", count=test_count, seed=1), synth_test)
+    synth_seconds = time.perf_counter() - t0
+    test = read_triplets(synth_test / "triplets.jsonl")
+    train_ids = {t.task_id for t in read_triplets(synth_train / "triplets.jsonl")}
+    assert not train_ids & {t.task_id for t in test}, "a test puzzle leaked into training"
+    summary = train(RewardTrainConfig(), synth_train / "triplets.jsonl", work / "train")
+    model = LearnedRewardModel.load(work / "train" / "checkpoint")
+    t0 = time.perf_counter()
+    metrics = evaluate_triplets(model, test)
+    return {"test_split": "24.csv rows 900-999" if puzzles else "offline seeded draw",
+            "test_triplets": len(test), "test_puzzles": len({t.task_id for t in test}),
+            "test_accuracy": metrics["accuracy"], "test_mean_margin": metrics["mean_margin"],
+            "test_per_type": metrics["per_type"], "test_eval_seconds":
+                round(time.perf_counter() - t0, 1),
+            "val_accuracy": summary["val_accuracy"], "train_seconds_total": summary["seconds"],
+            "train_steps": summary["steps"], "stopped": summary["stopped"],
+            "steps_per_s": summary["steps_per_second"], "synthesis_seconds":
+                round(synth_seconds, 1), "config": RewardTrainConfig().__dict__}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/reward_model.json"))
+    parser.add_argument("--seconds", type=float, default=4.0,
+                        help="Least time per throughput cell.")
+    parser.add_argument("--train-steps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=default_threads(),
+                        help="Torch threads (default: CPU count - 1, at least 1).")
+    parser.add_argument("--skip-bf16", action="store_true")
+    parser.add_argument("--accuracy", action="store_true",
+                        help="Also synthesize, train with the default config and test "
+                        "(about 20 minutes on 2 CPU cores).")
+    parser.add_argument("--work-dir", default=str(ROOT / "benchmarks/results/reward_model_run"))
+    parser.add_argument("--test-count", type=int, default=600)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    result: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "threads": args.threads,
+                    "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                    "native_bf16": cpu_has_fast_bf16(), "torch": torch.__version__,
+                    "platform": platform.platform()},
+    }
+    print(f"threads={args.threads}  cpu={result['machine']['cpu_capability']}  "
+          f"native_bf16={result['machine']['native_bf16']}")
+    result["training"] = training_speed(args.train_steps)
+    tr = result["training"]
+    print(f"training: {tr['steps_per_s']} steps/s at batch {tr['batch_size']} triplets "
+          f"({tr['triplets_per_s']} triplets/s, {tr['mean_tokens_per_sequence']} tokens/seq)")
+    rows = []
+    for dtype in ("float32", *(() if args.skip_bf16 else ("bfloat16",))):
+        for batch in BATCHES:
+            rows.append(scoring_throughput(dtype, batch, args.seconds))
+            r = rows[-1]
+            print(f"  scoring {dtype:8s} batch {batch:3d}: {r['trajectories_per_s']:8.2f} "
+                  f"trajectories/s  ({r['mean_tokens']} tokens)", flush=True)
+    result["scoring"] = rows
+    result["cache"] = cache_hit_cost()
+    print(f"cache hit: {result['cache']['us_per_hit_with_serialization']} us with "
+          f"serialization, {result['cache']['us_per_hit_lookup_only']} us lookup only")
+    if args.accuracy:
+        result["accuracy"] = accuracy(Path(args.work_dir), args.test_count)
+        a = result["accuracy"]
+        print(f"test accuracy {a['test_accuracy']} on {a['test_triplets']} triplets of "
+              f"{a['test_puzzles']} test puzzles ({a['test_split']}); training "
+              f"{a['train_seconds_total']} s, {a['train_steps']} steps")
+        for kind, m in a["test_per_type"].items():
+            print(f"  {kind:22s} {m['accuracy']:.3f}  (n={m['n']})")
+    print()
+    print("| dtype | batch | trajectories/s |")
+    print("|---|---:|---:|")
+    for r in rows:
+        print(f"| {r['dtype']} | {r['batch']} | {r['trajectories_per_s']} |")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,528 @@
+"""Train a reward model on (instruction, positive, negative) triplets.
+
+The trainer is split into small parts that are tested on their own:
+
+* data prep (`prepare_pairs`): every trajectory goes through THE serializer once, with the
+  model's token budget (an over-long trajectory keeps its instruction and latest steps);
+* batching (`length_batches`): pairs are bucketed by length and the buckets shuffled, so little
+  compute goes to padding;
+* the collator (`collate`): positives, then negatives, in one right-padded batch, so one
+  forward pass scores both;
+* the losses (`pairwise_loss`, `pointwise_loss`): pure functions of two score tensors;
+* metrics (`pair_metrics`): pairwise accuracy, mean margin, accuracy per negative type.
+
+Validation is held out by task id (a task's triplets are all train or all validation). The best
+checkpoint by held-out pairwise accuracy is saved atomically to ``run_dir/checkpoint`` with its
+``metrics.json``; an interrupted run keeps the best checkpoint so far.
+
+Data rules: a trajectory with no steps is valid (an agent that did nothing is a fair negative)
+and is counted in the summary; a pair whose positive and negative serialize to the same text
+carries no preference and is dropped with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+
+from armap.config import check_choice, opt
+from armap.errors import ConfigError
+from armap.reward.model import DTYPES, EMBEDDED_BACKBONE, LearnedRewardModel, resolve_dtype
+from armap.reward.serialize import serialize
+from armap.rundir import RunDir
+from armap.synth.base import Triplet, read_triplets
+
+log = logging.getLogger(__name__)
+CHECKPOINT = "checkpoint"
+
+
+@dataclass
+class RewardTrainConfig:
+    """What `armap train` runs. The defaults train the embedded MiniLM on Game of 24 triplets
+    to >= 0.90 held-out pairwise accuracy within 15 minutes on a 2-core CPU."""
+
+    backbone: str = opt(EMBEDDED_BACKBONE, "Backbone: all-minilm-l6-v2 (embedded), a local "
+                        "Hugging Face model directory, or a model in the local HF cache.")
+    max_length: int = opt(192, "Token budget per trajectory; longer ones keep the instruction "
+                          "and their latest steps.")
+    batch_size: int = opt(16, "Triplets per optimizer step (2x sequences per forward pass).")
+    epochs: float = opt(1.0, "Passes over the training triplets (fractions allowed); the time "
+                        "budget may stop training earlier.")
+    max_steps: int | None = opt(None, "Stop after this many optimizer steps.")
+    lr: float = opt(5e-5, "Peak learning rate of the backbone (or its LoRA adapter).")
+    head_lr: float = opt(1e-3, "Peak learning rate of the scalar head.")
+    weight_decay: float = opt(0.01, "AdamW weight decay (not applied to biases and norms).")
+    warmup: float = opt(0.05, "Share of training spent warming the learning rate up; it then "
+                        "decays linearly to 0.")
+    loss: Literal["pairwise", "pointwise"] = opt(
+        "pairwise", "pairwise (Bradley-Terry: -log sigmoid(r_pos - r_neg - margin)) or "
+        "pointwise (binary cross-entropy, positives 1, negatives 0; the paper's ablation).")
+    margin: float = opt(0.0, "Pairwise loss margin.")
+    center_weight: float = opt(1e-3, "Weight of ARMAP's centering term "
+                               "|mean(r_pos + r_neg)| (keeps scores near 0).")
+    freeze_embeddings: bool = opt(True, "Keep the token embeddings fixed (full fine-tune): "
+                                  "about 25% faster steps on CPU at no accuracy cost.")
+    dropout: float | None = opt(0.0, "Dropout of the backbone while training (None: the "
+                                "backbone's own, 0.1 for MiniLM). Within one pass over the data "
+                                "dropout only slows learning.")
+    freeze_layers: int = opt(0, "Keep the lowest N transformer layers fixed (full fine-tune): "
+                             "their backward pass is skipped.")
+    val_fraction: float = opt(0.05, "Share of task ids held out for validation (when no "
+                              "validation triplets are given).")
+    val_max: int = opt(240, "Most validation triplets evaluated (a fixed seeded subset).")
+    eval_every: int = opt(40, "Optimizer steps between validations.")
+    patience: int = opt(0, "Stop after this many validations without improvement (0: never).")
+    time_budget_minutes: float = opt(13.0, "Wall-clock budget of the whole run (model loading, "
+                                     "training, validation, saving); 0 for none.")
+    lora: bool = opt(False, "Train a LoRA adapter (peft) instead of all backbone weights.")
+    lora_r: int = opt(16, "LoRA rank.")
+    lora_alpha: int = opt(32, "LoRA alpha (scale = alpha / r).")
+    lora_dropout: float = opt(0.05, "LoRA dropout.")
+    dtype: str = opt("auto", "Training precision: auto (bfloat16 autocast on a GPU or a CPU "
+                     "with native bf16 kernels, else float32), bfloat16 or float32. Also the "
+                     "checkpoint's inference dtype setting.")
+    seed: int = opt(0, "Seed of initialization, shuffling and the validation split.")
+    threads: int = opt(0, "Torch CPU threads; 0: one less than the CPU count (at least 1), "
+                       "which on a shared 2-core machine is twice as fast as 2.",
+                       volatile=True)
+
+    def __post_init__(self) -> None:
+        check_choice("loss", self.loss, ("pairwise", "pointwise"))
+        check_choice("dtype", self.dtype, DTYPES)
+        for name in ("batch_size", "eval_every", "max_length"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1")
+        if self.epochs <= 0:
+            raise ConfigError("epochs must be positive")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError("val_fraction must be in [0, 1)")
+        if not 0 <= self.warmup < 1:
+            raise ConfigError("warmup must be in [0, 1)")
+
+
+# -- data ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Pair:
+    """One triplet ready for the model: token ids of the positive and of the negative."""
+
+    pos: list[int]
+    neg: list[int]
+    negative_type: str
+    task_id: str
+
+    @property
+    def length(self) -> int:
+        return max(len(self.pos), len(self.neg))
+
+
+def load_triplets(triplets: str | Path | Sequence[Triplet]) -> list[Triplet]:
+    """Triplets from a JSONL path or a list; `ConfigError` when there are none."""
+    if isinstance(triplets, str | Path):
+        path = Path(triplets)
+        if not path.is_file():
+            raise ConfigError(f"triplets file not found: {path}")
+        out = read_triplets(path)
+        where = str(path)
+    else:
+        out, where = list(triplets), "the given list"
+    if not out:
+        raise ConfigError(f"no triplets in {where}; run 'armap synthesize' first")
+    return out
+
+
+def split_by_task(triplets: Sequence[Triplet], val_fraction: float, seed: int
+                  ) -> tuple[list[Triplet], list[Triplet]]:
+    """(train, validation): a seeded share of task ids goes to validation, whole."""
+    ids = sorted({t.task_id for t in triplets})
+    if val_fraction <= 0 or len(ids) < 2:
+        return list(triplets), []
+    random.Random(seed).shuffle(ids)
+    held = set(ids[:max(1, round(len(ids) * val_fraction))])
+    return ([t for t in triplets if t.task_id not in held],
+            [t for t in triplets if t.task_id in held])
+
+
+def serialize_triplets(model: LearnedRewardModel, triplets: Sequence[Triplet]
+                       ) -> tuple[list[str], list[str]]:
+    """The positive and negative texts of each triplet, by THE serializer."""
+    return ([model.serialize(t.instruction, t.positive) for t in triplets],
+            [model.serialize(t.instruction, t.negative) for t in triplets])
+
+
+def prepare_pairs(model: LearnedRewardModel, triplets: Sequence[Triplet]
+                  ) -> tuple[list[Pair], dict[str, int]]:
+    """Serialize and tokenize every triplet once; returns the pairs and data statistics."""
+    pos_texts, neg_texts = serialize_triplets(model, triplets)
+    pos_ids, neg_ids = model.tokenize(pos_texts), model.tokenize(neg_texts)
+    pairs: list[Pair] = []
+    stats = {"triplets": len(triplets), "identical_dropped": 0, "empty_trajectories": 0,
+             "truncated": 0}
+    budget = model.max_length
+    for t, pt, nt, p, n in zip(triplets, pos_texts, neg_texts, pos_ids, neg_ids, strict=True):
+        stats["empty_trajectories"] += (not t.positive.steps) + (not t.negative.steps)
+        stats["truncated"] += (pt != serialize(t.instruction, t.positive) or len(p) >= budget) \
+            + (nt != serialize(t.instruction, t.negative) or len(n) >= budget)
+        if pt == nt:
+            stats["identical_dropped"] += 1
+            continue
+        pairs.append(Pair(p, n, t.negative_type, t.task_id))
+    if stats["identical_dropped"]:
+        log.warning("dropped %d triplets whose positive and negative serialize to the same "
+                    "text (no preference to learn)", stats["identical_dropped"])
+    if stats["empty_trajectories"]:
+        log.info("%d trajectories have no steps (kept)", stats["empty_trajectories"])
+    return pairs, stats
+
+
+def length_batches(pairs: Sequence[Pair], batch_size: int, rng: random.Random, *,
+                   bucket_batches: int = 50) -> list[list[int]]:
+    """Indices of ``pairs`` in batches of similar length, in shuffled order.
+
+    Pairs are shuffled, cut into buckets of ``bucket_batches`` batches, sorted by length within
+    a bucket and cut into batches; then the batches are shuffled.
+    """
+    order = list(range(len(pairs)))
+    rng.shuffle(order)
+    span = batch_size * bucket_batches
+    batches: list[list[int]] = []
+    for lo in range(0, len(order), span):
+        bucket = sorted(order[lo:lo + span], key=lambda i: pairs[i].length)
+        batches += [bucket[i:i + batch_size] for i in range(0, len(bucket), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(pairs: Sequence[Pair], pad_id: int) -> dict[str, torch.Tensor]:
+    """One right-padded batch: the positives (rows ``0..n-1``), then the negatives."""
+    from armap.reward.model import pad_batch
+
+    return pad_batch([p.pos for p in pairs] + [p.neg for p in pairs], pad_id)
+
+
+# -- losses and metrics -------------------------------------------------------------------
+def pairwise_loss(r_pos: torch.Tensor, r_neg: torch.Tensor, margin: float = 0.0,
+                  center_weight: float = 0.0) -> torch.Tensor:
+    """``mean(-log sigmoid(r_pos - r_neg - margin)) + center_weight * |mean(r_pos + r_neg)|``."""
+    loss = -F.logsigmoid(r_pos - r_neg - margin).mean()
+    if center_weight:
+        loss = loss + center_weight * (r_pos + r_neg).mean().abs()
+    return loss
+
+
+def pointwise_loss(r_pos: torch.Tensor, r_neg: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy on the scores as logits: positives labelled 1, negatives 0."""
+    logits = torch.cat([r_pos, r_neg])
+    labels = torch.cat([torch.ones_like(r_pos), torch.zeros_like(r_neg)])
+    return F.binary_cross_entropy_with_logits(logits, labels)
+
+
+def pair_metrics(r_pos: Sequence[float], r_neg: Sequence[float],
+                 negative_types: Sequence[str]) -> dict[str, Any]:
+    """Pairwise accuracy (a tie counts as wrong), mean margin, and both per negative type."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for p, n, kind in zip(r_pos, r_neg, negative_types, strict=True):
+        groups[kind].append(p - n)
+    margins = [m for ms in groups.values() for m in ms]
+    if not margins:
+        return {"n": 0, "accuracy": None, "mean_margin": None, "per_type": {}}
+
+    def summary(ms: list[float]) -> dict[str, Any]:
+        return {"n": len(ms), "accuracy": round(sum(m > 0 for m in ms) / len(ms), 4),
+                "mean_margin": round(sum(ms) / len(ms), 4)}
+
+    return {**summary(margins), "per_type": {k: summary(v) for k, v in sorted(groups.items())}}
+
+
+def evaluate_triplets(model: LearnedRewardModel, triplets: Sequence[Triplet], *,
+                      use_cache: bool = False) -> dict[str, Any]:
+    """`pair_metrics` of ``model`` on ``triplets`` (batched scoring, no training)."""
+    pos, neg = serialize_triplets(model, triplets)
+    scores = model.score_texts(pos + neg, use_cache=use_cache)
+    return pair_metrics(scores[:len(pos)], scores[len(pos):],
+                        [t.negative_type for t in triplets])
+
+
+# -- the loop -----------------------------------------------------------------------------
+class _Schedule:
+    """Linear warmup then linear decay; progress is the larger of steps done / planned steps
+    and time used / time budget, so a run cut by its budget still ends at a low rate."""
+
+    def __init__(self, total_steps: int, warmup: float, deadline: float | None,
+                 started: float) -> None:
+        self.total, self.warmup = max(total_steps, 1), warmup
+        self.deadline, self.started = deadline, started
+
+    def factor(self, step: int) -> float:
+        progress = step / self.total
+        if self.deadline is not None:
+            progress = max(progress, (time.perf_counter() - self.started)
+                           / max(self.deadline - self.started, 1e-9))
+        if progress < self.warmup:
+            return max(progress / self.warmup, 0.02)
+        return max(0.0, (1 - progress) / (1 - self.warmup))
+
+
+def build_model(config: RewardTrainConfig) -> LearnedRewardModel:
+    """A fresh model for training (float32 weights; bf16 comes from autocast)."""
+    model = LearnedRewardModel(config.backbone, max_length=config.max_length, dtype="float32",
+                               lora=config.lora, lora_r=config.lora_r,
+                               lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout)
+    model.dtype_request = config.dtype
+    model.training_config = asdict(config)
+    if config.dropout is not None:
+        for name, module in model.backbone.named_modules():
+            if isinstance(module, torch.nn.Dropout) and "lora_" not in name:
+                module.p = config.dropout
+    if not config.lora:
+        if config.freeze_embeddings:
+            model.backbone.get_input_embeddings().requires_grad_(False)
+            if hasattr(model.backbone, "embeddings"):  # BERT-like: positions, types, norm
+                model.backbone.embeddings.requires_grad_(False)
+        if config.freeze_layers:
+            for layer in transformer_layers(model.backbone)[:config.freeze_layers]:
+                layer.requires_grad_(False)
+    return model
+
+
+def transformer_layers(backbone: torch.nn.Module) -> torch.nn.ModuleList:
+    """The backbone's stack of transformer layers (the longest `ModuleList` in it)."""
+    lists = [m for m in backbone.modules() if isinstance(m, torch.nn.ModuleList)]
+    if not lists:
+        raise ConfigError(f"cannot find the transformer layers of {type(backbone).__name__}")
+    return max(lists, key=len)
+
+
+def make_optimizer(model: LearnedRewardModel, config: RewardTrainConfig
+                   ) -> torch.optim.AdamW:
+    """AdamW with separate backbone and head learning rates; no decay on biases and norms."""
+    decay, no_decay = [], []
+    for p in model.backbone.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 else decay).append(p)
+    groups = [
+        {"params": decay, "lr": config.lr, "weight_decay": config.weight_decay},
+        {"params": no_decay, "lr": config.lr, "weight_decay": 0.0},
+        {"params": list(model.head.parameters()), "lr": config.head_lr, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW([g for g in groups if g["params"]])
+
+
+def train_step(model: LearnedRewardModel, optimizer: torch.optim.Optimizer,
+               pairs: Sequence[Pair], config: RewardTrainConfig, *, autocast: bool = False
+               ) -> float:
+    """One optimizer step on ``pairs`` (one forward pass for positives and negatives);
+    returns the loss."""
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in
+             collate(pairs, int(model.tokenizer.pad_token_id)).items()}
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+        scores = model(**batch).float()
+    n = len(pairs)
+    if config.loss == "pairwise":
+        loss = pairwise_loss(scores[:n], scores[n:], config.margin, config.center_weight)
+    else:
+        loss = pointwise_loss(scores[:n], scores[n:])
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return float(loss.detach())
+
+
+def train(config: RewardTrainConfig, triplets: str | Path | Sequence[Triplet],
+          run_dir: str | Path, *, val_triplets: str | Path | Sequence[Triplet] | None = None,
+          progress: bool = True) -> dict[str, Any]:
+    """Train a reward model; the best checkpoint (held-out pairwise accuracy) goes to
+    ``run_dir/checkpoint``. Returns the metrics that ``metrics.json`` holds.
+
+    ``val_triplets`` replaces the task-id split of ``triplets``. On KeyboardInterrupt the best
+    checkpoint so far is kept (the current weights are saved if none was yet) and the
+    interrupt is re-raised.
+    """
+    run = RunDir(run_dir)
+    run.start("train", config, seed=config.seed)
+    try:
+        summary = _train(config, triplets, run, val_triplets, progress)
+    except KeyboardInterrupt:
+        run.finish("interrupted", error="interrupted by the user")
+        raise
+    except Exception as e:
+        run.finish("error", error=f"{type(e).__name__}: {e}")
+        raise
+    run.finish("success", summary=summary)
+    return summary
+
+
+def _train(config: RewardTrainConfig, triplets_in: str | Path | Sequence[Triplet], run: RunDir,
+           val_in: str | Path | Sequence[Triplet] | None, progress: bool) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    deadline = started + config.time_budget_minutes * 60 if config.time_budget_minutes else None
+    torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 2) - 1))
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    triplets = load_triplets(triplets_in)
+    if val_in is not None:
+        train_set, val_set = triplets, load_triplets(val_in)
+    else:
+        train_set, val_set = split_by_task(triplets, config.val_fraction, config.seed)
+    if not train_set:
+        raise ConfigError("no training triplets left after holding out validation tasks")
+    if len(val_set) > config.val_max:
+        val_set = random.Random(config.seed + 1).sample(val_set, config.val_max)
+
+    model = build_model(config)
+    pairs, data_stats = prepare_pairs(model, train_set)
+    if not pairs:
+        raise ConfigError("every training triplet has identical positive and negative texts")
+    autocast = resolve_dtype(config.dtype) == "bfloat16"
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
+    total = math.ceil(math.ceil(len(pairs) / config.batch_size) * config.epochs)
+    if config.max_steps is not None:
+        total = min(total, config.max_steps)
+    optimizer = make_optimizer(model, config)
+    schedule = _Schedule(total, config.warmup, deadline, started)
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    checkpoint = run.file(CHECKPOINT)
+    log_ = _Log()
+
+    def summary(stopped: str) -> dict[str, Any]:
+        best = log_.best_metrics or {}
+        return {
+            "val_accuracy": best.get("accuracy"),
+            "val_mean_margin": best.get("mean_margin"),
+            "val_per_type": best.get("per_type"),
+            "val_triplets": len(val_set),
+            "initial_val_accuracy": log_.evals[0]["accuracy"] if log_.evals else None,
+            "best_step": log_.best_step,
+            "steps": log_.step,
+            "planned_steps": total,
+            "train_pairs": len(pairs),
+            "examples": log_.examples,
+            "examples_per_second": round(log_.examples / max(log_.train_seconds, 1e-9), 3),
+            "steps_per_second": round(log_.step / max(log_.train_seconds, 1e-9), 4),
+            "train_loss": None if log_.loss is None else round(log_.loss, 4),
+            "seconds": round(time.perf_counter() - started, 1),
+            "train_seconds": round(log_.train_seconds, 1),
+            "eval_seconds": round(log_.eval_seconds, 1),
+            "stopped": stopped,
+            "evals": log_.evals,
+            "data": data_stats,
+            "autocast_bf16": autocast,
+            "checkpoint": str(checkpoint),
+        }
+
+    def validate() -> None:
+        """Validate; save the checkpoint when held-out accuracy improved."""
+        if not val_set:
+            return
+        t0 = time.perf_counter()
+        metrics = evaluate_triplets(model, val_set)
+        model.train()
+        log_.eval_seconds += time.perf_counter() - t0
+        log_.evals.append({"step": log_.step, "accuracy": metrics["accuracy"],
+                           "mean_margin": metrics["mean_margin"]})
+        if log_.best_metrics is None or metrics["accuracy"] > log_.best_metrics["accuracy"]:
+            log_.best_metrics, log_.best_step, log_.stale = metrics, log_.step, 0
+            model.save(checkpoint, metrics=summary("running"))
+            log_.saved = True
+        else:
+            log_.stale += 1
+
+    validate()
+    bar = tqdm(total=total, desc="train", unit="step", disable=not progress, dynamic_ncols=True)
+    stopped: str | None = None
+    try:
+        model.train()
+        while stopped is None:
+            for batch_ids in length_batches(pairs, config.batch_size, rng):
+                t0 = time.perf_counter()
+                for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+                    group["lr"] = base * schedule.factor(log_.step)
+                value = train_step(model, optimizer, [pairs[i] for i in batch_ids], config,
+                                   autocast=autocast)
+                log_.step += 1
+                log_.examples += len(batch_ids)
+                log_.train_seconds += time.perf_counter() - t0
+                log_.loss = value if log_.loss is None else 0.9 * log_.loss + 0.1 * value
+                bar.update(1)
+                if log_.step % config.eval_every == 0 or log_.step >= total:
+                    validate()
+                best = log_.best_metrics["accuracy"] if log_.best_metrics else None
+                bar.set_postfix(loss=f"{log_.loss:.3f}", val=_fmt(best))
+                if config.patience and log_.stale >= config.patience:
+                    stopped = "patience"
+                elif log_.step >= total:
+                    stopped = "max_steps" if config.max_steps == log_.step else "epochs"
+                elif deadline is not None and _out_of_time(deadline, log_):
+                    stopped = "time_budget"
+                if stopped:
+                    break
+        if log_.evals and log_.evals[-1]["step"] != log_.step:
+            validate()
+    except KeyboardInterrupt:
+        bar.close()
+        if not log_.saved:
+            model.save(checkpoint, metrics=summary("interrupted"))
+        raise
+    bar.close()
+    if not log_.saved:  # no validation set: the final weights are the checkpoint
+        model.save(checkpoint, metrics=summary(stopped))
+    result = summary(stopped)
+    _replace_json(checkpoint / "metrics.json", result)
+    return result
+
+
+@dataclass
+class _Log:
+    """Counters of one training run."""
+
+    step: int = 0
+    examples: int = 0
+    loss: float | None = None
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    evals: list[dict[str, Any]] = field(default_factory=list)
+    best_metrics: dict[str, Any] | None = None
+    best_step: int | None = None
+    stale: int = 0
+    saved: bool = False
+
+
+def _replace_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n",
+                   encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _out_of_time(deadline: float, log_: _Log) -> bool:
+    """Whether one more step, a last validation and a save would overrun the deadline."""
+    per_step = log_.train_seconds / max(log_.step, 1)
+    per_eval = log_.eval_seconds / max(len(log_.evals), 1)
+    return time.perf_counter() + per_step + per_eval + 15 > deadline
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def iter_batches(pairs: Sequence[Pair], batch_size: int, pad_id: int, seed: int = 0
+                 ) -> Iterator[dict[str, torch.Tensor]]:
+    """Collated batches of one shuffled, length-bucketed epoch (for custom loops)."""
+    for ids in length_batches(pairs, batch_size, random.Random(seed)):
+        yield collate([pairs[i] for i in ids], pad_id)

@@ -1,0 +1,47 @@
+"""THE serializer's truncation rule: the instruction stays, the latest steps stay."""
+
+from armap.reward.serialize import serialize
+from armap.types import Step, Task, Trajectory
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def _trajectory(n: int) -> Trajectory:
+    task = Task("t", "toy", "reach the goal")
+    steps = [Step(f"move {i}", thought=f"secret thought {i}", observation=f"room {i}")
+             for i in range(n)]
+    return Trajectory(task, initial_observation="start room", steps=steps, env_score=1.0)
+
+
+def test_full_layout_without_a_budget():
+    text = serialize("reach the goal", _trajectory(2))
+    assert text == ("Instruction: reach the goal\nObservation: start room\n"
+                    "Action: move 0\nObservation: room 0\nAction: move 1\nObservation: room 1")
+    assert "secret" not in text and "1.0" not in text  # thoughts and ground truth never appear
+
+
+def test_truncation_keeps_the_instruction_and_the_latest_steps():
+    t = _trajectory(30)
+    text = serialize("reach the goal", t, max_tokens=40, count_tokens=words)
+    assert words(text) <= 40
+    assert text.startswith("Instruction: reach the goal\n")
+    assert text.endswith("Action: move 29\nObservation: room 29")
+    assert "Action: move 0\n" not in text and "start room" not in text
+    lines = text.splitlines()
+    kept = sum(line.startswith("Action:") for line in lines)
+    assert lines[1] == f"[{30 - kept} earlier steps omitted]"
+    kept_moves = [int(line.split()[-1]) for line in lines if line.startswith("Action:")]
+    assert kept_moves == list(range(30 - kept, 30))  # a contiguous suffix
+
+
+def test_within_budget_nothing_is_cut():
+    t = _trajectory(2)
+    assert serialize("reach the goal", t, max_tokens=1000, count_tokens=words) == \
+        serialize("reach the goal", t)
+
+
+def test_an_overlong_instruction_is_cut_at_its_end():
+    text = serialize("word " * 100, _trajectory(3), max_tokens=10, count_tokens=words)
+    assert text.startswith("Instruction: word") and words(text) <= 10

@@ -1,0 +1,111 @@
+"""Training the embedded MiniLM on Game of 24 triplets, and the trainer's errors."""
+
+import json
+
+import pytest
+import torch
+
+from armap.errors import ConfigError, CorruptRecordError
+from armap.jsonl import JsonlWriter
+from armap.reward.model import LearnedRewardModel
+from armap.reward.train import (
+    RewardTrainConfig,
+    build_model,
+    make_optimizer,
+    prepare_pairs,
+    train,
+    train_step,
+)
+
+from .game24_data import game24_triplets
+
+EASY = ("broken_format", "number_left_out")
+"""Negative types a few steps can learn (the error is visible in an observation)."""
+
+
+def small(**overrides) -> RewardTrainConfig:
+    base = {"max_length": 128, "batch_size": 8, "lr": 1e-4, "head_lr": 3e-3, "warmup": 0.0,
+            "eval_every": 3, "time_budget_minutes": 0, "seed": 0}
+    return RewardTrainConfig(**{**base, **overrides})
+
+
+def test_train_steps_lower_the_loss_and_change_the_trained_parameters():
+    config = small()
+    torch.manual_seed(0)
+    model = build_model(config)
+    pairs, stats = prepare_pairs(model, game24_triplets(8, seed=1))
+    assert stats["triplets"] == 8 and stats["identical_dropped"] == 0
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    optimizer = make_optimizer(model, config)
+    model.train()
+    losses = [train_step(model, optimizer, pairs, config) for _ in range(4)]
+    assert losses[-1] < losses[0] - 0.05
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert "head.weight" in changed
+    assert any(n.startswith("backbone.encoder.layer.5.") for n in changed)
+    assert not any("embeddings.word_embeddings" in n for n in changed)  # frozen by default
+
+
+def test_train_raises_held_out_accuracy_and_saves_the_best_checkpoint(tmp_path):
+    triplets = game24_triplets(40, seed=2, kinds=EASY)
+    val = game24_triplets(16, seed=3, split="test", kinds=EASY)
+    summary = train(small(max_steps=6, epochs=3), triplets, tmp_path, val_triplets=val,
+                    progress=False)
+    assert summary["steps"] == 6 and summary["stopped"] == "max_steps"
+    assert summary["val_accuracy"] > summary["initial_val_accuracy"]
+    assert summary["val_triplets"] == 16
+    assert set(summary["val_per_type"]) == set(EASY)
+    metrics = json.loads((tmp_path / "checkpoint" / "metrics.json").read_text())
+    assert metrics["val_accuracy"] == summary["val_accuracy"]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["status"] == "success" and manifest["verb"] == "train"
+    model = LearnedRewardModel.load(tmp_path / "checkpoint")
+    assert model.training_config["max_steps"] == 6
+    scores = model.score(val[0].instruction, [val[0].positive, val[0].negative])
+    assert len(scores) == 2
+
+
+def test_interrupted_training_keeps_a_usable_checkpoint(tmp_path, monkeypatch):
+    calls = []
+
+    def flaky_step(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    import armap.reward.train as module
+
+    real_step = module.train_step
+    monkeypatch.setattr(module, "train_step", flaky_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(small(max_steps=5, val_fraction=0.3), game24_triplets(16, seed=4), tmp_path,
+              progress=False)
+    assert json.loads((tmp_path / "manifest.json").read_text())["status"] == "interrupted"
+    LearnedRewardModel.load(tmp_path / "checkpoint")  # the best so far (the initial model)
+
+
+def test_corrupt_triplets_file_is_a_clear_error_and_leaves_no_checkpoint(tmp_path):
+    path = tmp_path / "triplets.jsonl"
+    with JsonlWriter(path) as w:
+        for t in game24_triplets(2, seed=0):
+            w.write(t.to_dict())
+    with path.open("a") as f:
+        f.write('{"schema_version": 1, "task_id": "x"\n')
+    with pytest.raises(CorruptRecordError, match=r"triplets.jsonl:3"):
+        train(small(), path, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "checkpoint").exists()
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["status"] == "error"
+
+
+def test_missing_or_empty_triplets_and_unknown_backbone_are_clear_errors(tmp_path):
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(ConfigError, match="no triplets"):
+        train(small(), tmp_path / "empty.jsonl", tmp_path / "a", progress=False)
+    with pytest.raises(ConfigError, match="not found"):
+        train(small(), tmp_path / "nope.jsonl", tmp_path / "b", progress=False)
+    with pytest.raises(ConfigError, match="unknown reward-model backbone 'nope/nope'"):
+        train(small(backbone="nope/nope"), game24_triplets(4), tmp_path / "c", progress=False)
+    assert not (tmp_path / "c" / "checkpoint").exists()
+    with pytest.raises(ConfigError, match="loss"):
+        small(loss="hinge")
