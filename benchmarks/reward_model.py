@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import platform
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -29,7 +30,9 @@ from armap.reward.train import (
     evaluate_triplets,
     length_batches,
     make_optimizer,
+    pair_metrics,
     prepare_pairs,
+    serialize_triplets,
     train,
     train_step,
 )
@@ -140,19 +143,44 @@ def accuracy(work: Path, test_count: int) -> dict[str, Any]:
     test = read_triplets(synth_test / "triplets.jsonl")
     train_ids = {t.task_id for t in read_triplets(synth_train / "triplets.jsonl")}
     assert not train_ids & {t.task_id for t in test}, "a test puzzle leaked into training"
+    shutil.rmtree(work / "train", ignore_errors=True)  # a fresh run with today's defaults
     summary = train(RewardTrainConfig(), synth_train / "triplets.jsonl", work / "train")
     model = LearnedRewardModel.load(work / "train" / "checkpoint")
     t0 = time.perf_counter()
     metrics = evaluate_triplets(model, test)
+    eval_seconds = time.perf_counter() - t0
+    sanity = bf16_agreement(work / "train" / "checkpoint", test[:64])
     return {"test_split": "24.csv rows 900-999" if puzzles else "offline seeded draw",
             "test_triplets": len(test), "test_puzzles": len({t.task_id for t in test}),
             "test_accuracy": metrics["accuracy"], "test_mean_margin": metrics["mean_margin"],
             "test_per_type": metrics["per_type"], "test_eval_seconds":
-                round(time.perf_counter() - t0, 1),
+                round(eval_seconds, 1),
             "val_accuracy": summary["val_accuracy"], "train_seconds_total": summary["seconds"],
             "train_steps": summary["steps"], "stopped": summary["stopped"],
             "steps_per_s": summary["steps_per_second"], "synthesis_seconds":
-                round(synth_seconds, 1), "config": RewardTrainConfig().__dict__}
+                round(synth_seconds, 1), "bf16_vs_fp32": sanity,
+            "config": RewardTrainConfig().__dict__}
+
+
+def bf16_agreement(checkpoint: Path, triplets: list) -> dict[str, Any]:
+    """Scores of the trained checkpoint in bfloat16 against float32 on the same triplets."""
+    out: dict[str, Any] = {"triplets": len(triplets)}
+    scores: dict[str, list[float]] = {}
+    for dtype in ("float32", "bfloat16"):
+        model = LearnedRewardModel.load(checkpoint, dtype=dtype)
+        pos, neg = serialize_triplets(model, triplets)
+        scores[dtype] = model.score_texts(pos + neg)
+        n = len(pos)
+        out[f"accuracy_{dtype}"] = pair_metrics(scores[dtype][:n], scores[dtype][n:],
+                                                [t.negative_type for t in triplets])["accuracy"]
+    fp32, bf16 = scores["float32"], scores["bfloat16"]
+    diffs = [abs(a - b) for a, b in zip(fp32, bf16, strict=True)]
+    n = len(triplets)
+    agree = sum((fp32[i] > fp32[n + i]) == (bf16[i] > bf16[n + i]) for i in range(n))
+    out.update(max_abs_diff=round(max(diffs), 4), mean_abs_diff=round(statistics.mean(diffs), 4),
+               score_std_fp32=round(statistics.pstdev(fp32), 4),
+               pair_decisions_agree=round(agree / n, 4))
+    return out
 
 
 def main() -> None:
@@ -202,6 +230,7 @@ def main() -> None:
               f"{a['train_seconds_total']} s, {a['train_steps']} steps")
         for kind, m in a["test_per_type"].items():
             print(f"  {kind:22s} {m['accuracy']:.3f}  (n={m['n']})")
+        print(f"bf16 vs fp32 on the trained model: {a['bf16_vs_fp32']}")
     print()
     print("| dtype | batch | trajectories/s |")
     print("|---|---:|---:|")

@@ -102,3 +102,41 @@ def test_split_by_task_never_splits_a_task():
     assert len(train) + len(val) == 200
     assert split_by_task(triplets, 0.25, seed=3)[1] == val  # seeded
     assert split_by_task(triplets, 0.0, seed=3) == (triplets, [])
+
+
+class _CharModel:
+    """Stands in for the model in data prep: one token per character."""
+
+    max_length = 1000
+
+    def __init__(self):
+        self.serialized = 0
+
+    def serialize(self, instruction, trajectory):
+        self.serialized += 1
+        return instruction + "|" + " ".join(trajectory.actions)
+
+    def tokenize(self, texts):
+        return [[ord(c) for c in t] for t in texts]
+
+
+def test_batch_stream_prepares_lazily_and_covers_every_triplet_each_epoch():
+    from armap.reward.train import batch_stream
+    from armap.types import Step
+
+    task = Task("t", "toy", "go")
+    triplets = [Triplet(f"t{i}", "toy", "go",
+                        Trajectory(task, steps=[Step("good" * (i % 7 + 1))]),
+                        Trajectory(task, steps=[Step(f"bad{i}")]), {"negative_type": "x"})
+                for i in range(40)]
+    triplets.append(Triplet("same", "toy", "go", Trajectory(task), Trajectory(task)))
+    model, stats = _CharModel(), {}
+    stream = batch_stream(model, triplets, 4, random.Random(0), stats, bucket_batches=2)
+    first = next(stream)
+    assert len(first) == 4 and model.serialized == 16  # only the first bucket of 8 triplets
+    epoch = [first]
+    while sum(map(len, epoch)) < 40:
+        epoch.append(next(stream))
+    negatives = sorted(p.neg for batch in epoch for p in batch)
+    assert len(negatives) == 40 and len({tuple(n) for n in negatives}) == 40
+    assert stats["identical_dropped"] == 1 and stats["triplets"] == 41

