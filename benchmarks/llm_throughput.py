@@ -24,6 +24,7 @@ from typing import Any
 import torch
 import transformers
 
+from armap import dtypes
 from armap.llm import local
 from armap.llm.local import LocalLLM
 
@@ -130,8 +131,8 @@ def main() -> None:
                     "torch": torch.__version__, "transformers": transformers.__version__,
                     "python": platform.python_version(), "processor": platform.processor(),
                     "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                    "fast_bf16": local.cpu_has_fast_bf16(),
-                    "auto_dtype": local.resolve_dtype("auto"),
+                    "fast_bf16": dtypes.cpu_has_fast_bf16(),
+                    "auto_dtype": dtypes.resolve_dtype("auto"),
                     "load_average": os.getloadavg()},
         "max_tokens": args.max_tokens, "repeats": args.repeats, "temperature": 0.7,
     }

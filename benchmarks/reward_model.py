@@ -22,8 +22,10 @@ from typing import Any
 
 import torch
 
+from armap.dtypes import cpu_has_fast_bf16
 from armap.envs.game24.env import Game24Env
-from armap.reward.model import LearnedRewardModel, cpu_has_fast_bf16
+from armap.reward.model import LearnedRewardModel
+from armap.reward.serialize import serialize
 from armap.reward.train import (
     RewardTrainConfig,
     build_model,
@@ -42,10 +44,11 @@ from armap.types import Step, Task, Trajectory
 ROOT = Path(__file__).resolve().parents[1]
 CSV = ROOT.parent / "shared" / "data" / "game24" / "24.csv"
 BATCHES = (1, 8, 32, 64)
+SCORING_MAX_LENGTH = 256  # room for the ~220-token trajectories of the scoring cells
 
 
 def default_threads() -> int:
-    return max(1, (os.cpu_count() or 2) - 1)
+    return os.cpu_count() or 1
 
 
 def long_trajectories(model: LearnedRewardModel, n: int, tokens: int = 220) -> tuple[str, list]:
@@ -56,7 +59,7 @@ def long_trajectories(model: LearnedRewardModel, n: int, tokens: int = 220) -> t
     for i in range(n):
         steps: list[Step] = []
         t = Trajectory(task, initial_observation=f"You are in the hall ({i}). Doors: north.")
-        while model.count_tokens(model.serialize(task.instruction, t)) < tokens - 16:
+        while model.count_tokens(serialize(task.instruction, t)) < tokens - 16:
             k = len(steps)
             steps.append(Step(f"go to cupboard {k + i}", observation=f"Cupboard {k + i} is "
                               f"open; it holds {k % 5 + 1} plates and a blue cup."))
@@ -66,7 +69,7 @@ def long_trajectories(model: LearnedRewardModel, n: int, tokens: int = 220) -> t
 
 
 def scoring_throughput(dtype: str, batch: int, seconds: float) -> dict[str, Any]:
-    model = LearnedRewardModel(dtype=dtype, batch_size=batch)
+    model = LearnedRewardModel(dtype=dtype, batch_size=batch, max_length=SCORING_MAX_LENGTH)
     instruction, pool = long_trajectories(model, batch)
     lengths = [len(ids) for ids in model.tokenize([model.serialize(instruction, t)
                                                     for t in pool])]
@@ -84,7 +87,7 @@ def scoring_throughput(dtype: str, batch: int, seconds: float) -> dict[str, Any]
 
 
 def cache_hit_cost(repeats: int = 2000) -> dict[str, Any]:
-    model = LearnedRewardModel(batch_size=32)
+    model = LearnedRewardModel(batch_size=32, max_length=SCORING_MAX_LENGTH)
     instruction, pool = long_trajectories(model, 32)
     model.score(instruction, pool)
     t0 = time.perf_counter()
@@ -190,7 +193,7 @@ def main() -> None:
                         help="Least time per throughput cell.")
     parser.add_argument("--train-steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=default_threads(),
-                        help="Torch threads (default: CPU count - 1, at least 1).")
+                        help="Torch threads (default: the CPU count).")
     parser.add_argument("--skip-bf16", action="store_true")
     parser.add_argument("--accuracy", action="store_true",
                         help="Also synthesize, train with the default config and test "

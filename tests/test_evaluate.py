@@ -16,6 +16,7 @@ class ExplodingPolicy(RandomPolicy):
     """Random, but raises on one task when asked for several proposals (MCTS expansion)."""
 
     def __init__(self, bad: str) -> None:
+        super().__init__()
         self.bad = bad
 
     def propose(self, context, **kw):
@@ -37,9 +38,10 @@ def test_eval_writes_one_line_per_task_and_method_and_a_report(tmp_path):
             assert r["candidates"] == results[(task, "sampling")]["candidates"]
     # With the oracle as reward, best-of-N reaches the oracle best-of-N exactly.
     assert rows["best_of_n"]["score"] == rows["best_of_n"]["oracle_best_of_n"]
+    assert rows["best_of_n"]["of_oracle"] in (1.0, None)  # None: no candidate solved any task
     assert rows["sampling"]["score"] <= rows["best_of_n"]["score"]
     report = (tmp_path / "report.md").read_text()
-    assert "| best_of_n |" in report and "budget: 4" in report
+    assert "| best_of_n |" in report and "budget: 4" in report and "score / oracle" in report
     assert (tmp_path / "budget.png").stat().st_size > 1000
 
 

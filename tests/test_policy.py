@@ -1,3 +1,5 @@
+import pytest
+
 from armap.envs import make
 from armap.llm.scripted import ScriptedLLM
 from armap.policy import LLMPolicy, RandomPolicy
@@ -102,3 +104,39 @@ def test_ranking_is_cached_per_prompt_and_does_not_list_the_candidates():
                        cost=cost)
     assert len(seen) == 1 and cost.llm_calls == 1 and policy.rank_hits == 4
     assert "Possible next lines" not in seen[0]
+
+
+def test_random_policy_slips_repeat_the_previous_action_and_lengthen_episodes():
+    from armap.episode import rollout
+
+    with pytest.raises(ValueError, match="slip"):
+        RandomPolicy(slip=1.0)
+    with make("game24") as env:
+        task = env.tasks("test")[0]
+        plain = [rollout(env, RandomPolicy(), task, seed=s) for s in range(20)]
+        slipping = [rollout(env, RandomPolicy(slip=0.5), task, seed=s) for s in range(20)]
+    assert {len(t.steps) for t in plain} == {4}  # three steps and the answer, always valid
+    repeats = [t for t in slipping
+               if any(a.action == b.action for a, b in zip(t.steps, t.steps[1:], strict=False))]
+    assert repeats, "no episode repeated an action"
+    assert any("Invalid step" in s.observation for t in repeats for s in t.steps)
+    assert max(len(t.steps) for t in slipping) > 4
+
+
+def test_ranking_a_single_valid_action_costs_no_llm_call():
+    class CountingLLM(RankingLLM):
+        asked = 0
+
+        def continuation_logprobs(self, messages, continuations):
+            self.asked += 1
+            return super().continuation_logprobs(messages, continuations)
+
+    llm = CountingLLM({"Answer: 4 * 6 = 24": -3.0, "other": -1.0})
+    policy = LLMPolicy(llm, PromptPack.load("game24", "choice"), lambda t: t, mode="choice")
+    cost = Cost()
+    steps = policy.propose(context(), n=2, temperature=1.0, valid_actions=["Answer: 4 * 6 = 24"],
+                           cost=cost)
+    assert [s.action for s in steps] == ["Answer: 4 * 6 = 24"] * 2
+    assert cost.llm_calls == 0 and llm.asked == 0
+    policy.propose(context(), valid_actions=["Answer: 4 * 6 = 24", "other"], cost=cost)
+    assert cost.llm_calls == 1 and llm.asked == 1

@@ -41,7 +41,8 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
     """Run or resume the demo; returns the evaluation rows."""
     from armap.evaluate import EvalConfig, evaluate
     from armap.explore import ExploreConfig, explore
-    from armap.reward.train import RewardTrainConfig, train
+    from armap.reward.config import RewardTrainConfig
+    from armap.reward.train import train
     from armap.synth import SynthConfig, synthesize
 
     root = Path(run_dir)

@@ -51,6 +51,8 @@ class EvalConfig:
     rm: str = opt("oracle", "Reward model: a checkpoint directory from `armap train`, or "
                   "oracle (ground truth; an upper bound, not a method).")
     policy: str = opt("llm", "Who acts: llm or random.")
+    slip: float = opt(0.0, "Random policy: probability that a proposal repeats the previous "
+                      "action (a wasted step).")
     prompt_mode: str = opt("auto", "Prompt pack mode: free, choice or auto.")
     puzzles: str | None = opt(None, "Game of 24: the ranked puzzle CSV (standard test split).")
     max_steps: int | None = opt(None, "Step budget per episode (default: the env's).")
@@ -75,7 +77,8 @@ class EvalConfig:
         return [m.strip() for m in self.methods.split(",") if m.strip()]
 
     def explore_config(self) -> ExploreConfig:
-        return ExploreConfig(env=self.env, policy=self.policy, prompt_mode=self.prompt_mode,
+        return ExploreConfig(env=self.env, policy=self.policy, slip=self.slip,
+                             prompt_mode=self.prompt_mode,
                              puzzles=self.puzzles, llm=self.llm)
 
 
@@ -218,6 +221,8 @@ def method_rows(results: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str
             "tasks": n,
             "score": round(statistics.fmean(success), 4),
             "oracle_best_of_n": round(statistics.fmean(oracle), 4),
+            "of_oracle": (round(statistics.fmean(success) / statistics.fmean(oracle), 3)
+                          if statistics.fmean(oracle) > 0 else None),
             "mean_steps": round(statistics.fmean(steps), 3) if steps else None,
             "errors": sum(1 for r in records if r.get("error")),
             "budget": records[0]["budget"],
@@ -261,21 +266,27 @@ def write_report(run_dir: Path, config: EvalConfig) -> list[dict[str, Any]]:
         "(greedy: 1), tasks: "
         f"{max((r['tasks'] for r in rows), default=0)}.",
         "",
-        "| method | score | oracle best-of-N (same candidates) | mean steps | errors | "
-        "LLM calls | completion tokens | env steps | RM calls | seconds |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| method | score | oracle best-of-N (same candidates) | score / oracle | mean steps | "
+        "errors | LLM calls | completion tokens | env steps | RM calls | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(f"| {r['method']} | {r['score']:.3f} | {r['oracle_best_of_n']:.3f} | "
-                     f"{r['mean_steps']} | {r['errors']} | {r['llm_calls']} | "
+                     f"{_fmt(r['of_oracle'])} | {r['mean_steps']} | {r['errors']} | "
+                     f"{r['llm_calls']} | "
                      f"{r['completion_tokens']} | {r['env_steps']} | {r['rm_calls']} | "
                      f"{r['seconds']} |")
     lines += ["", "Costs are means per task. Score is the mean ground-truth score of the chosen "
-              "trajectory (sampling: the mean over its N episodes).", "",
+              "trajectory (sampling: the mean over its N episodes); score / oracle is how much "
+              "of the best candidate's score the method's own pick reaches.", "",
               "![score against budget](budget.png)", ""]
     (run_dir / "report.md").write_text("\n".join(lines), encoding="utf-8")
     _plot(run_dir / "budget.png", results, config)
     return rows
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 def _plot(path: Path, results: dict[tuple[str, str], dict[str, Any]], config: EvalConfig

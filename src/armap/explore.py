@@ -31,6 +31,8 @@ class ExploreConfig:
     env: str = opt("game24", "Environment id (game24, game24-v0, ...).")
     policy: str = opt("llm", "Who acts: llm (an LLM with the env's prompt pack) or random "
                       "(uniform over the env's valid actions).")
+    slip: float = opt(0.0, "Random policy: probability that a proposal repeats the previous "
+                      "action (a realistic wasted step), so episodes vary in length.")
     split: str = opt("train", "Task split to explore: train or test.")
     limit: int | None = opt(None, "Explore only the first N tasks of the split.", volatile=True)
     samples: int = opt(1, "Episodes per task.")
@@ -63,7 +65,7 @@ class ExploreConfig:
 
 def build_policy(config: ExploreConfig, env: Env) -> Policy:
     if config.policy == "random":
-        return RandomPolicy()
+        return RandomPolicy(slip=config.slip)
     mode = config.resolved_prompt_mode()
     return LLMPolicy(make_llm(config.llm), PromptPack.load(env.id, mode), env.parse_action,
                      mode=mode, max_tokens=config.llm.max_tokens)  # type: ignore[arg-type]

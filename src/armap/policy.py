@@ -52,9 +52,22 @@ class Policy(Protocol):
 
 class RandomPolicy:
     """Uniform choice among the env's valid actions (ignores temperature). Asked for ``n``
-    proposals, it returns distinct actions while there are enough of them."""
+    proposals, it returns distinct actions while there are enough of them.
+
+    Args:
+        slip: Probability that a proposal repeats the previous action instead (an agent
+            looping; most environments reject the repeat or make no progress). With ``slip``
+            above 0 episodes vary in length, which the length target can then shorten.
+    """
 
     name = "random"
+
+    def __init__(self, slip: float = 0.0) -> None:
+        if not 0.0 <= slip < 1.0:
+            raise ValueError(f"slip must be in [0, 1), not {slip}")
+        self.slip = slip
+        if slip:
+            self.name = f"random(slip={slip:g})"
 
     def propose(
         self,
@@ -71,8 +84,14 @@ class RandomPolicy:
             raise ValueError("RandomPolicy needs an env that lists its valid actions")
         rng = random.Random(seed)
         if n <= len(valid_actions):
-            return [Step(a) for a in rng.sample(valid_actions, n)]
-        return [Step(rng.choice(valid_actions)) for _ in range(n)]
+            actions = rng.sample(valid_actions, n)
+        else:
+            actions = [rng.choice(valid_actions) for _ in range(n)]
+        if self.slip and context.steps:
+            previous = context.steps[-1].action
+            actions = [previous if rng.random() < self.slip else a for a in actions]
+            actions = list(dict.fromkeys(actions)) if n <= len(valid_actions) else actions
+        return [Step(a) for a in actions]
 
 
 class LLMPolicy:
@@ -156,6 +175,8 @@ class LLMPolicy:
     def _rank(self, messages: list[Message], candidates: list[str], n: int,
               temperature: float, seed: int | None, cost: Cost | None) -> list[Step]:
         assert isinstance(self.llm, SupportsRanking)
+        if len(candidates) == 1:  # nothing to choose: no LLM call
+            return [Step(candidates[0], thought="[the only valid action]") for _ in range(n)]
         key = json.dumps([messages, candidates])
         logprobs = self._ranked.get(key)
         if logprobs is None:

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 import pytest
 import torch
 
+from armap.dtypes import resolve_dtype
 from armap.errors import ConfigError
 from armap.llm import LLM, SupportsRanking
 from armap.llm import local as local_mod
-from armap.llm.local import LocalLLM, resolve_dtype
+from armap.llm.local import LocalLLM
 
 pytestmark = pytest.mark.slow
 
@@ -141,6 +142,27 @@ def test_continuation_logprobs_match_scratch(llm: LocalLLM, monkeypatch) -> None
     monkeypatch.setattr(local_mod, "RANK_BATCH", 2)  # chunked: the same numbers
     assert llm.continuation_logprobs(ARITH, conts) == pytest.approx(got, abs=2e-3)
     assert llm.continuation_logprobs(ARITH, []) == []
+
+
+def test_reused_prompt_prefix_gives_the_same_numbers(llm: LocalLLM) -> None:
+    """A prompt that extends the previous one reuses its KV cache: same logprobs and text."""
+    base = [{"role": "system", "content": "You are a careful calculator. Answer briefly."},
+            {"role": "user", "content": "What is 2 + 3?"}]
+    longer = [*base, {"role": "assistant", "content": "5"},
+              {"role": "user", "content": "And 4 + 4?"}]
+    conts = ["8", "Eight.", "4 + 4 = 8"]
+    prompt = llm.prompt_ids(longer)
+    want = [_scratch_logprob(llm, prompt, c) for c in conts]
+    llm.continuation_logprobs(base, ["5"])  # leaves base's cache behind
+    before = llm.prefix_tokens_reused
+    got = llm.continuation_logprobs(longer, conts)
+    assert llm.prefix_tokens_reused - before >= len(llm.prompt_ids(base)) - 2
+    assert got == pytest.approx(want, abs=2e-3, rel=1e-4)
+    llm.continuation_logprobs(base, ["5"])
+    (reused,) = llm.generate(longer, max_tokens=12)
+    llm._prefix = None
+    (fresh,) = llm.generate(longer, max_tokens=12)
+    assert reused.text == fresh.text
 
 
 def test_continuation_logprobs_rank(llm: LocalLLM) -> None:

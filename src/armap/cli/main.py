@@ -16,8 +16,8 @@ from armap.demo import DemoConfig, run_demo
 from armap.errors import ArmapError
 from armap.evaluate import EvalConfig, evaluate
 from armap.explore import ExploreConfig, explore
+from armap.reward.config import RewardTrainConfig
 from armap.reward.scoring import ScoreConfig
-from armap.reward.train import RewardTrainConfig
 from armap.synth import SynthConfig, synthesize
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,

