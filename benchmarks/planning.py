@@ -50,7 +50,9 @@ def main() -> None:
         for budget in budgets:
             config = EvalConfig(**{**base.__dict__, "budget": budget})
             rm_hits_before = getattr(reward, "cache_hits", 0)
+            rm_misses_before = getattr(reward, "cache_misses", 0)
             rank_before = getattr(policy, "rank_hits", 0)
+            llm_calls_before = _llm_calls(policy)
             started = time.perf_counter()
             summary = evaluate(config, Path(tmp) / f"b{budget}", policy=policy, reward=reward)
             seconds = time.perf_counter() - started
@@ -58,8 +60,15 @@ def main() -> None:
             saved = _savings(results)
             saved["rm_text_cache_hits"] = getattr(reward, "cache_hits", 0) - rm_hits_before
             saved["rank_cache_hits"] = getattr(policy, "rank_hits", 0) - rank_before
+            rm_hits = saved["rm_text_cache_hits"]
+            rm_misses = getattr(reward, "cache_misses", 0) - rm_misses_before
+            saved["rm_forward_saved_share"] = _share(rm_hits, rm_hits + rm_misses)
+            llm_calls = _llm_calls(policy) - llm_calls_before
+            saved["llm_saved_share"] = _share(saved["rank_cache_hits"],
+                                              saved["rank_cache_hits"] + llm_calls)
             for row in summary["methods"]:
-                rows.append({"budget": budget, **row, **saved.get(row["method"], {})})
+                # greedy always runs one episode; "budget" is the run's budget
+                rows.append({**row, "budget": budget, **saved.get(row["method"], {})})
             rows.append({"budget": budget, "method": "(all)", "wall_seconds": round(seconds, 1),
                          **{k: v for k, v in saved.items() if not isinstance(v, dict)}})
     _print(rows)
@@ -68,6 +77,15 @@ def main() -> None:
     out.write_text(json.dumps({"args": vars(args), "python": platform.python_version(),
                                "rows": rows}, indent=2))
     print(f"\nwrote {out}")
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 3) if whole else None
+
+
+def _llm_calls(policy: Any) -> int:
+    """Ranking requests the policy's LLM computed (0 for the random policy)."""
+    return int(getattr(policy, "rank_calls", 0))
 
 
 def _savings(results: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
@@ -88,7 +106,7 @@ def _savings(results: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
 def _print(rows: list[dict[str, Any]]) -> None:
     cols = ["budget", "method", "score", "oracle_best_of_n", "mean_steps", "llm_calls",
             "rm_calls", "env_steps", "seconds", "rm_saved_share", "rank_cache_hits",
-            "rm_text_cache_hits", "wall_seconds"]
+            "rm_text_cache_hits", "rm_forward_saved_share", "llm_saved_share", "wall_seconds"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in rows:

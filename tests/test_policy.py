@@ -139,4 +139,4 @@ def test_ranking_a_single_valid_action_costs_no_llm_call():
     assert [s.action for s in steps] == ["Answer: 4 * 6 = 24"] * 2
     assert cost.llm_calls == 0 and llm.asked == 0
     policy.propose(context(), valid_actions=["Answer: 4 * 6 = 24", "other"], cost=cost)
-    assert cost.llm_calls == 1 and llm.asked == 1
+    assert cost.llm_calls == 1 and llm.asked == 1 and policy.rank_calls == 1

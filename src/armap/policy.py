@@ -128,7 +128,8 @@ class LLMPolicy:
         self.name = f"llm:{llm.model}:{mode}"
         self._ranked: dict[str, list[float]] = {}
         self._lock = threading.Lock()
-        self.rank_hits = 0
+        self.rank_hits = 0  # ranking requests answered from the memo
+        self.rank_calls = 0  # ranking requests the LLM computed
 
     def propose(
         self,
@@ -181,6 +182,7 @@ class LLMPolicy:
         logprobs = self._ranked.get(key)
         if logprobs is None:
             logprobs = self.llm.continuation_logprobs(messages, candidates)
+            self.rank_calls += 1
             if cost is not None:
                 cost.add(Cost(llm_calls=1))
             with self._lock:
