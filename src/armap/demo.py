@@ -21,7 +21,7 @@ from armap.rundir import RunDir
 
 @dataclass
 class DemoConfig:
-    """Sizes of the demo's stages (defaults fit in about 20 minutes on 2 CPU cores)."""
+    """Sizes of the demo's stages (the defaults take about 14 minutes on 2 CPU cores)."""
 
     explore_tasks: int = opt(8, "Train puzzles the embedded LLM explores.")
     explore_samples: int = opt(2, "Episodes per explored puzzle.")
