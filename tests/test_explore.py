@@ -38,6 +38,7 @@ class InterruptingPolicy(RandomPolicy):
     """Acts randomly, then simulates Ctrl-C after a number of proposals."""
 
     def __init__(self, after: int) -> None:
+        super().__init__()
         self.left = after
 
     def propose(self, *args, **kwargs):
