@@ -172,7 +172,10 @@ def test_continuation_logprobs_rank(llm: LocalLLM) -> None:
     assert right > garbage + 10
 
 
-def test_threads_share_the_model(llm: LocalLLM) -> None:
+def test_threads_share_the_model(llm: LocalLLM, monkeypatch) -> None:
+    # Prefill from scratch every time: a reused KV prefix runs other kernels, and where they
+    # round differently a sampled token can flip, whichever thread came first.
+    monkeypatch.setattr(local_mod, "MIN_PREFIX_REUSE", 10**9)
     kw = dict(n=2, temperature=1.0, max_tokens=8)
     want = {s: [c.text for c in llm.generate(ARITH, seed=s, **kw)] for s in (1, 2)}
     got: dict[int, list[str]] = {}
