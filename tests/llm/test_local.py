@@ -165,6 +165,20 @@ def test_reused_prompt_prefix_gives_the_same_numbers(llm: LocalLLM) -> None:
     assert reused.text == fresh.text
 
 
+def test_no_deprecated_transformers_arguments(llm: LocalLLM) -> None:
+    """Decoding and ranking pass the KV cache under the name this transformers release takes,
+    so a release that drops the old name does not break the backend."""
+    import warnings
+
+    llm._prefix = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        warnings.simplefilter("error", DeprecationWarning)
+        llm.generate(ARITH, n=2, temperature=1.0, max_tokens=4, seed=0)
+        llm.continuation_logprobs(ARITH, ["5", "Five."])
+    assert llm._cache_kwarg in ("cache", "past_key_values")
+
+
 def test_continuation_logprobs_rank(llm: LocalLLM) -> None:
     msgs = [{"role": "user", "content": "What is the capital of France?"}]
     right, garbage = llm.continuation_logprobs(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import inspect
 import os
 import shutil
 import threading
@@ -106,6 +107,18 @@ def _drop_gguf_quantizer(model: Any) -> None:
         del model.config.quantization_config
 
 
+def _kv_cache_kwarg(lm: Any) -> str:
+    """The keyword the model's ``forward`` takes its KV cache by: ``cache`` in newer
+    transformers releases, ``past_key_values`` before (deprecated, to be removed in 5.40)."""
+    return "cache" if "cache" in inspect.signature(lm.forward).parameters else "past_key_values"
+
+
+def _kv_cache_of(out: Any) -> Any:
+    """The KV cache a forward pass returned, under either name."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else getattr(out, "past_key_values", None)
+
+
 def _nucleus(probs: torch.Tensor, top_p: float, k: int = 256) -> torch.Tensor:
     """``probs`` restricted to each row's smallest top set of mass >= ``top_p`` (unnormalized).
 
@@ -146,6 +159,7 @@ class LocalLLM:
         self._lm: Any = None
         self._tok: Any = None
         self._eos: set[int] = set()
+        self._cache_kwarg = "past_key_values"
         self._end_id: int = -1
         self._load_lock = threading.Lock()
         self._lock = threading.Lock()  # one forward pass at a time
@@ -171,10 +185,12 @@ class LocalLLM:
             lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(self.dtype),
                                                       local_files_only=True)
             lm.eval()
+            self._cache_kwarg = _kv_cache_kwarg(lm)
             with torch.inference_mode():  # warm up: the first passes are slower
-                cache = lm(input_ids=torch.tensor([[0, 1]]), use_cache=True).past_key_values
+                cache = _kv_cache_of(lm(input_ids=torch.tensor([[0, 1]]), use_cache=True))
                 cache.batch_repeat_interleave(2)
-                lm(input_ids=torch.tensor([[1], [1]]), past_key_values=cache, use_cache=True)
+                lm(input_ids=torch.tensor([[1], [1]]), use_cache=True,
+                   **{self._cache_kwarg: cache})
             end_id = tok.convert_tokens_to_ids(END_OF_TURN)
             if not isinstance(end_id, int) or end_id == tok.unk_token_id:
                 end_id = tok.eos_token_id
@@ -211,9 +227,9 @@ class LocalLLM:
     def _forward(self, input_ids: torch.Tensor, cache: Any = None, *,
                  logits_to_keep: int = 0) -> tuple[torch.Tensor, Any]:
         with self._lock:
-            out = self._lm(input_ids=input_ids, past_key_values=cache, use_cache=True,
-                           logits_to_keep=logits_to_keep)
-        return out.logits, out.past_key_values
+            out = self._lm(input_ids=input_ids, use_cache=True, logits_to_keep=logits_to_keep,
+                           **{self._cache_kwarg: cache})
+        return out.logits, _kv_cache_of(out)
 
     def _prefill(self, prompt: list[int]) -> tuple[torch.Tensor, Any]:
         """Logits after ``prompt`` (shape ``[1, 1, vocab]``) and its KV cache.
