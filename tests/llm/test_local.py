@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -168,8 +169,6 @@ def test_reused_prompt_prefix_gives_the_same_numbers(llm: LocalLLM) -> None:
 def test_no_deprecated_transformers_arguments(llm: LocalLLM) -> None:
     """Decoding and ranking pass the KV cache under the name this transformers release takes,
     so a release that drops the old name does not break the backend."""
-    import warnings
-
     llm._prefix = None
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)

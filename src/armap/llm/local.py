@@ -113,10 +113,13 @@ def _kv_cache_kwarg(lm: Any) -> str:
     return "cache" if "cache" in inspect.signature(lm.forward).parameters else "past_key_values"
 
 
-def _kv_cache_of(out: Any) -> Any:
-    """The KV cache a forward pass returned, under either name."""
-    cache = getattr(out, "cache", None)
-    return cache if cache is not None else getattr(out, "past_key_values", None)
+def _lm_forward(lm: Any, cache_kwarg: str, input_ids: torch.Tensor, cache: Any = None, *,
+                logits_to_keep: int = 0) -> tuple[torch.Tensor, Any]:
+    """One cached forward pass: the logits and the KV cache (returned under either name)."""
+    out = lm(input_ids=input_ids, use_cache=True, logits_to_keep=logits_to_keep,
+             **{cache_kwarg: cache})
+    new_cache = getattr(out, "cache", None)
+    return out.logits, new_cache if new_cache is not None else out.past_key_values
 
 
 def _nucleus(probs: torch.Tensor, top_p: float, k: int = 256) -> torch.Tensor:
@@ -185,12 +188,11 @@ class LocalLLM:
             lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(self.dtype),
                                                       local_files_only=True)
             lm.eval()
-            self._cache_kwarg = _kv_cache_kwarg(lm)
+            kwarg = self._cache_kwarg = _kv_cache_kwarg(lm)
             with torch.inference_mode():  # warm up: the first passes are slower
-                cache = _kv_cache_of(lm(input_ids=torch.tensor([[0, 1]]), use_cache=True))
+                _, cache = _lm_forward(lm, kwarg, torch.tensor([[0, 1]]))
                 cache.batch_repeat_interleave(2)
-                lm(input_ids=torch.tensor([[1], [1]]), use_cache=True,
-                   **{self._cache_kwarg: cache})
+                _lm_forward(lm, kwarg, torch.tensor([[1], [1]]), cache)
             end_id = tok.convert_tokens_to_ids(END_OF_TURN)
             if not isinstance(end_id, int) or end_id == tok.unk_token_id:
                 end_id = tok.eos_token_id
@@ -227,9 +229,8 @@ class LocalLLM:
     def _forward(self, input_ids: torch.Tensor, cache: Any = None, *,
                  logits_to_keep: int = 0) -> tuple[torch.Tensor, Any]:
         with self._lock:
-            out = self._lm(input_ids=input_ids, use_cache=True, logits_to_keep=logits_to_keep,
-                           **{self._cache_kwarg: cache})
-        return out.logits, _kv_cache_of(out)
+            return _lm_forward(self._lm, self._cache_kwarg, input_ids, cache,
+                               logits_to_keep=logits_to_keep)
 
     def _prefill(self, prompt: list[int]) -> tuple[torch.Tensor, Any]:
         """Logits after ``prompt`` (shape ``[1, 1, vocab]``) and its KV cache.
