@@ -53,9 +53,16 @@ def test_crashed_planner_is_recorded_and_the_run_resumes(tmp_path):
     failed = [json.loads(x) for x in lines if json.loads(x).get("error")]
     assert len(failed) == 1 and failed[0]["planner"] == "mcts"
     assert "policy exploded" in failed[0]["error"]
+    # Resuming runs the failed planner again (the old record stays for the record).
     again = evaluate(config, tmp_path, policy=policy, reward=Oracle())
-    assert (tmp_path / RESULTS).read_text().splitlines() == lines
+    after = (tmp_path / RESULTS).read_text().splitlines()
+    assert after[:len(lines)] == lines and len(after) == len(lines) + 1
+    assert json.loads(after[-1])["task_id"] == failed[0]["task_id"]
     assert {r["method"]: r["errors"] for r in again["methods"]} == {"greedy": 0, "mcts": 1}
+    # With --no-retry-errors the failure is kept as it is.
+    config.runner.retry_errors = False
+    evaluate(config, tmp_path, policy=policy, reward=Oracle())
+    assert (tmp_path / RESULTS).read_text().splitlines() == after
 
 
 def test_length_target_is_reported_next_to_the_score(tmp_path):

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from armap.errors import RunFailedError
 from armap.explore import TRAJECTORIES, ExploreConfig, explore
 from armap.jsonl import read_jsonl
 from armap.policy import RandomPolicy
+from armap.runner import RunnerConfig
 from armap.types import EndReason, Trajectory
 
 
@@ -19,7 +21,7 @@ def lines(path: Path) -> list[str]:
 
 
 def test_random_exploration_writes_every_episode_and_resume_redoes_nothing(tmp_path):
-    cfg = ExploreConfig(policy="random", limit=5, samples=2, workers=2)
+    cfg = ExploreConfig(policy="random", limit=5, samples=2, runner=RunnerConfig(workers=2))
     summary = explore(cfg, tmp_path)
     assert summary["trajectories"] == 10 and summary["ran"] == 10
     before = lines(tmp_path / TRAJECTORIES)
@@ -67,10 +69,12 @@ def test_llm_errors_are_recorded_as_failed_episodes(tmp_path):
         def propose(self, *args, **kwargs):
             raise ConnectionError("server went away")
 
-    summary = explore(ExploreConfig(policy="random", limit=2), tmp_path, policy=Broken())
+    with pytest.raises(RunFailedError, match="all 2 episodes run failed"):
+        explore(ExploreConfig(policy="random", limit=2), tmp_path, policy=Broken())
     records = [Trajectory.from_dict(r) for r in read_jsonl(tmp_path / TRAJECTORIES)]
-    assert summary["ends"] == {"error": 2}
+    assert [r.end for r in records] == [EndReason.ERROR] * 2
     assert all(r.error == "ConnectionError: server went away" for r in records)
+    assert json.loads((tmp_path / "manifest.json").read_text())["status"] == "error"
 
 
 def test_cli_reports_bad_options_without_a_traceback(tmp_path):

@@ -5,6 +5,7 @@ import pytest
 from armap.errors import RunDirError
 from armap.explore import ExploreConfig
 from armap.rundir import RunDir
+from armap.runner import RunnerConfig
 
 
 def test_manifest_records_config_versions_and_status(tmp_path):
@@ -25,9 +26,12 @@ def test_manifest_records_config_versions_and_status(tmp_path):
 
 def test_resume_allows_volatile_changes_and_refuses_others(tmp_path):
     run = RunDir(tmp_path / "r")
-    run.start("explore", ExploreConfig(policy="random", limit=3, workers=1))
+    run.start("explore", ExploreConfig(policy="random", limit=3,
+                                       runner=RunnerConfig(workers=1)))
+    (tmp_path / "r" / "trajectories.jsonl").write_text('{"a": 1}\n')  # a finished record
     run.finish("interrupted")
-    assert run.start("explore", ExploreConfig(policy="random", limit=9, workers=4)) is True
+    assert run.start("explore", ExploreConfig(policy="random", limit=9,
+                                              runner=RunnerConfig(workers=4))) is True
     assert len(run.read_manifest()["attempts"]) == 2
     with pytest.raises(RunDirError, match="differs in: temperature"):
         run.start("explore", ExploreConfig(policy="random", temperature=0.1))

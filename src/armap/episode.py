@@ -8,6 +8,7 @@ from typing import Any
 
 from armap.envs.base import Env
 from armap.policy import Policy
+from armap.redact import redact
 from armap.types import Cost, EndReason, Step, Task, Trajectory
 
 
@@ -63,7 +64,7 @@ def rollout(
         trajectory.env_score = env.score()
     except Exception as e:  # recorded, never lost: the runner writes the partial episode
         trajectory.end = EndReason.ERROR
-        trajectory.error = f"{type(e).__name__}: {e}"
+        trajectory.error = redact(f"{type(e).__name__}: {e}")
     cost.seconds = time.perf_counter() - started
     trajectory.cost = cost
     return trajectory

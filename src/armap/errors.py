@@ -29,6 +29,13 @@ class CorruptRecordError(ArmapError):
     """A JSON Lines file with a line that is not a valid record."""
 
 
+class MissingFileError(ArmapError, FileNotFoundError):
+    """An input file or directory named by the user does not exist."""
+
+    def __str__(self) -> str:  # OSError would otherwise format its arguments
+        return str(self.args[0])
+
+
 class MissingDependencyError(ArmapError, ImportError):
     """An optional package is needed; the message says what to install."""
 
@@ -50,3 +57,9 @@ class LLMError(ArmapError):
 
 class EnvProcessError(ArmapError):
     """An environment's backing process died or stopped answering."""
+
+
+class RunFailedError(ArmapError):
+    """Episodes of a run failed on their infrastructure (LLM server, env process): every one
+    of them, or too many in a row. Finished records are kept; the failed ones are redone when
+    the run is resumed."""

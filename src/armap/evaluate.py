@@ -22,14 +22,15 @@ from typing import Any
 from armap.config import check_choice, opt
 from armap.envs import make
 from armap.errors import ConfigError
-from armap.explore import ExploreConfig, build_policy
+from armap.explore import ExploreConfig, build_policy, check_limit
 from armap.jsonl import read_jsonl
 from armap.llm import LLMConfig
 from armap.planning import MCTSConfig, PlanContext, ReflexionConfig, SamplingConfig, planners
 from armap.planning.base import RESULT_SCHEMA_VERSION
+from armap.redact import redact
 from armap.reward.target import RewardTarget, TargetConfig
 from armap.rundir import RunDir
-from armap.runner import Episode, ThreadExecutor, make_episodes, run_episodes
+from armap.runner import Episode, RunnerConfig, make_episodes, run_episodes
 from armap.types import Cost
 
 log = logging.getLogger(__name__)
@@ -49,26 +50,30 @@ class EvalConfig:
     budget: int = opt(10, "Complete trajectories per task for sampling, best_of_n, reflexion "
                       "(attempts) and mcts; greedy always uses one.")
     rm: str = opt("oracle", "Reward model: a checkpoint directory from `armap train`, or "
-                  "oracle (ground truth; an upper bound, not a method).")
+                  "oracle (ground truth; an upper bound, not a method).", input=True)
     policy: str = opt("llm", "Who acts: llm or random.")
     slip: float = opt(0.0, "Random policy: probability that a proposal repeats the previous "
                       "action (a wasted step).")
     prompt_mode: str = opt("auto", "Prompt pack mode: free, choice or auto.")
-    puzzles: str | None = opt(None, "Game of 24: the ranked puzzle CSV (standard test split).")
+    puzzles: str | None = opt(None, "Game of 24: the ranked puzzle CSV (standard test split).",
+                              input=True)
     max_steps: int | None = opt(None, "Step budget per episode (default: the env's).")
-    workers: int = opt(1, "Tasks run in parallel.", volatile=True)
     seed: int = opt(0, "Base seed (per-task seeds derive from it).")
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     reflexion: ReflexionConfig = field(default_factory=ReflexionConfig)
     mcts: MCTSConfig = field(default_factory=MCTSConfig)
     target: TargetConfig = field(default_factory=TargetConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
 
     def __post_init__(self) -> None:
         check_choice("split", self.split, ("train", "test"))
         check_choice("policy", self.policy, ("llm", "random"))
+        if not self.method_list:
+            raise ConfigError(f"methods is empty: give one or more of {', '.join(METHODS)}")
         for m in self.method_list:
             check_choice("method", m, METHODS)
+        check_limit(self.limit)
         if self.budget < 1:
             raise ConfigError("budget must be at least 1")
 
@@ -143,11 +148,22 @@ def evaluate(config: EvalConfig, run_dir: str | Path, *, policy: Any = None,
 
         items = [_Unit(m, e) for m in _units(methods)
                  for e in make_episodes(tasks, 1, config.seed)]
-        run_episodes(items, work, run.file(RESULTS), key=lambda r: f"{r['task_id']}|{r['unit']}",
-                     executor=ThreadExecutor(config.workers), desc="eval")
+        run_episodes(items, work, run.file(RESULTS), key=result_key,
+                     executor=config.runner.executor(), desc="eval",
+                     failures=config.runner.failures(result_failed))
         summary["methods"] = write_report(run.path, config)
         summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
+
+
+def result_key(record: dict[str, Any]) -> str:
+    """The planner run a result record belongs to (``task|unit``)."""
+    return f"{record['task_id']}|{record['unit']}"
+
+
+def result_failed(record: dict[str, Any]) -> bool:
+    """Whether a result record is a crashed planner run (to be run again on resume)."""
+    return bool(record.get("error"))
 
 
 def _run_unit(unit: str, task: Any, env: Any, policy: Any, target: RewardTarget,
@@ -165,7 +181,7 @@ def _run_unit(unit: str, task: Any, env: Any, policy: Any, target: RewardTarget,
         records = [{"schema_version": RESULT_SCHEMA_VERSION, "task_id": task.id,
                     "planner": unit, "budget": budget, "chosen": None, "env_score": 0.0,
                     "steps": None, "candidates": [], "cost": ctx.cost.to_dict(),
-                    "error": f"{type(e).__name__}: {e}", "meta": {}}]
+                    "error": redact(f"{type(e).__name__}: {e}"), "meta": {}}]
     if unit == "best_of_n" and "sampling" in methods:
         sampled = dict(records[0], planner="sampling")
         if sampled["candidates"]:

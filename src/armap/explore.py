@@ -17,8 +17,8 @@ from armap.llm import EMBEDDED_MODEL, LLMConfig, make_llm
 from armap.policy import PROMPT_MODES, LLMPolicy, Policy, RandomPolicy
 from armap.prompts import PromptPack
 from armap.rundir import RunDir
-from armap.runner import Episode, ThreadExecutor, make_episodes, run_episodes
-from armap.types import Trajectory
+from armap.runner import Episode, RunnerConfig, latest_records, make_episodes, run_episodes
+from armap.types import EndReason, Trajectory
 
 log = logging.getLogger(__name__)
 TRAJECTORIES = "trajectories.jsonl"
@@ -42,10 +42,10 @@ class ExploreConfig:
                            "choice (the prompt lists valid actions) or auto (choice for the "
                            "embedded model, free otherwise).")
     puzzles: str | None = opt(None, "Game of 24: path to the ranked puzzle CSV (24.csv); its "
-                              "rows 900-999 are the standard test split.")
-    workers: int = opt(1, "Episodes run in parallel.", volatile=True)
+                              "rows 900-999 are the standard test split.", input=True)
     seed: int = opt(0, "Base seed; each episode's seed derives from it, the task and sample.")
     llm: LLMConfig = field(default_factory=LLMConfig)
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
 
     def __post_init__(self) -> None:
         check_choice("policy", self.policy, ("llm", "random"))
@@ -53,6 +53,7 @@ class ExploreConfig:
         check_choice("prompt_mode", self.prompt_mode, ("auto", *PROMPT_MODES))
         if self.samples < 1:
             raise ConfigError("samples must be at least 1")
+        check_limit(self.limit)
 
     def resolved_prompt_mode(self) -> str:
         if self.prompt_mode != "auto":
@@ -92,19 +93,34 @@ def explore(config: ExploreConfig, run_dir: str | Path, *, policy: Policy | None
                                  meta={"episode": episode.key, "sample": episode.sample})
             return trajectory.to_dict()
 
-        skipped, ran = run_episodes(episodes, work, run.file(TRAJECTORIES),
-                                    key=lambda r: r["meta"]["episode"],
-                                    executor=ThreadExecutor(config.workers), desc="explore")
+        skipped, ran = run_episodes(episodes, work, run.file(TRAJECTORIES), key=episode_key,
+                                    executor=config.runner.executor(), desc="explore",
+                                    failures=config.runner.failures(episode_failed))
         summary.update(summarize(run.file(TRAJECTORIES)), skipped=skipped, ran=ran,
                        seconds=round(time.perf_counter() - started, 2))
     return summary
 
 
-def summarize(path: Path) -> dict[str, Any]:
-    """Counts, success rate, mean steps and cost over a trajectories file."""
-    from armap.jsonl import read_jsonl
+def episode_key(record: dict[str, Any]) -> str:
+    """The episode a trajectory record belongs to (``task#sample``)."""
+    return str(record["meta"]["episode"])
 
-    trajectories = [Trajectory.from_dict(r) for r in read_jsonl(path)]
+
+def episode_failed(record: dict[str, Any]) -> bool:
+    """Whether a trajectory record ended in an error (to be run again on resume)."""
+    return record.get("end") == EndReason.ERROR.value
+
+
+def check_limit(limit: int | None) -> None:
+    """`ConfigError` unless ``limit`` is None or a positive task count."""
+    if limit is not None and limit < 1:
+        raise ConfigError(f"limit must be at least 1 (or left out for every task), not {limit}")
+
+
+def summarize(path: Path) -> dict[str, Any]:
+    """Counts, success rate, mean steps and cost over a trajectories file (the latest record of
+    each episode)."""
+    trajectories = [Trajectory.from_dict(r) for r in latest_records(path, episode_key).values()]
     n = len(trajectories)
     scored = [t.env_score for t in trajectories if t.env_score is not None]
     ends: dict[str, int] = {}

@@ -1,9 +1,12 @@
 """The run directory: one folder per run with a manifest and JSON Lines records.
 
 ``manifest.json`` records what produced the files: the verb, the resolved config, seeds, the
-git revision, package versions, status (``started`` -> ``success`` | ``error`` |
-``interrupted``) and timings of every attempt. Re-running the same command on the same folder
-resumes it; a different config is refused, so records of two configs never mix.
+git revision, package versions, the content hash of every input file, status (``started`` ->
+``success`` | ``error`` | ``interrupted``) and timings of every attempt. Re-running the same
+command on the same folder resumes it; a different config (or an input file whose content
+changed) is refused, so records of two configs never mix, unless the folder holds no record
+yet. While a verb runs, the folder is locked against a second writer. Credentials in URLs are
+masked in everything the manifest records.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from armap.config import resume_relevant
+from armap.config import content_hash, input_paths, resume_relevant
 from armap.errors import RunDirError
+from armap.redact import redact_value
 
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 PACKAGES = ("armap", "torch", "transformers", "peft", "httpx", "typer")
 
 
@@ -46,35 +51,49 @@ class RunDir:
             raise RunDirError(f"{self.path} has no {MANIFEST}: not an armap run directory")
         return json.loads(self.manifest_path.read_text(encoding="utf-8"))
 
-    def start(self, verb: str, config: Any, *, seed: int | None = None) -> bool:
+    def has_records(self) -> bool:
+        """Whether the folder holds any output yet (anything but manifests and the lock)."""
+        if not self.path.is_dir():
+            return False
+        for p in self.path.rglob("*"):
+            if p.is_file() and p.name not in (MANIFEST, LOCK) and not p.name.endswith(".tmp") \
+                    and p.stat().st_size > 0:
+                return True
+        return False
+
+    def start(self, verb: str, config: Any, *, seed: int | None = None,
+              inputs: dict[str, str | Path] | None = None) -> bool:
         """Create or resume the run; returns True when resuming an earlier attempt.
 
-        Raises `RunDirError` if the folder holds a run of another verb or another config.
+        ``inputs`` names input files that are not fields of ``config`` (their content hashes
+        must match on resume, like those of the config's ``input`` fields). Raises
+        `RunDirError` if the folder holds a run of another verb, or records of another config.
         """
         self.path.mkdir(parents=True, exist_ok=True)
         now = time.time()
         resolved = asdict(config)
+        key = redact_value(_jsonable(resume_relevant(config)))
+        all_inputs = {**input_paths(config), **{k: str(v) for k, v in (inputs or {}).items()}}
+        for name, value in (inputs or {}).items():
+            key[name] = {"sha256": content_hash(value)} if Path(value).exists() else str(value)
+        manifest: dict[str, Any] | None = None
         if self.manifest_path.exists():
             manifest = self.read_manifest()
-            if manifest.get("verb") != verb:
-                raise RunDirError(f"{self.path} holds an 'armap {manifest.get('verb')}' run; "
-                                  f"use another --run-dir for 'armap {verb}'")
-            old = manifest.get("resume_key")
-            new = _jsonable(resume_relevant(config))
-            if old != new:
-                diff = sorted(k for k in set(old or {}) | set(new) if
-                              (old or {}).get(k) != new.get(k))
-                raise RunDirError(
-                    f"{self.path} was started with a different config (differs in: "
-                    f"{', '.join(diff)}); resume with the same options or use a new --run-dir")
-            resumed = True
-        else:
+            old = manifest.get("resume_key") or {}
+            diff = sorted(k for k in set(old) | set(key) if old.get(k) != key.get(k))
+            if manifest.get("verb") != verb or diff:
+                if self.has_records():
+                    raise self._mismatch(manifest, verb, diff, old, all_inputs)
+                manifest = None  # nothing was written: the corrected command starts afresh
+        resumed = manifest is not None
+        if manifest is None:
             manifest = {"schema_version": 1, "verb": verb, "created": now, "attempts": []}
-            resumed = False
         manifest.update(
             status="started",
             config=_jsonable(resolved),
-            resume_key=_jsonable(resume_relevant(config)),
+            resume_key=key,
+            inputs={k: {"path": v, "sha256": content_hash(v) if Path(v).exists() else None}
+                    for k, v in sorted(all_inputs.items())},
             seed=seed,
             argv=sys.argv,
             git_revision=_git_revision(),
@@ -88,25 +107,57 @@ class RunDir:
         self._write(manifest)
         return resumed
 
+    def _mismatch(self, manifest: dict[str, Any], verb: str, diff: list[str],
+                  old: dict[str, Any], inputs: dict[str, str]) -> RunDirError:
+        if manifest.get("verb") != verb:
+            return RunDirError(f"{self.path} holds an 'armap {manifest.get('verb')}' run; "
+                               f"use another --run-dir for 'armap {verb}'")
+        changed = [f"{k} (its content changed)" if k in inputs and isinstance(old.get(k), dict)
+                   and "sha256" in old[k] else k for k in diff]
+        return RunDirError(
+            f"{self.path} was started with a different config (differs in: "
+            f"{', '.join(changed)}); resume with the same options and inputs or use a new "
+            "--run-dir")
+
     @contextmanager
-    def running(self, verb: str, config: Any, *, seed: int | None = None
-                ) -> Iterator[dict[str, Any]]:
-        """`start`, run the body, then `finish` with its outcome.
+    def lock(self) -> Iterator[None]:
+        """Hold the folder's exclusive lock; `RunDirError` at once if another process has it."""
+        from filelock import FileLock, Timeout
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.path / LOCK, timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise RunDirError(f"{self.path} is in use by another armap process (it holds "
+                              f"{self.path / LOCK}); wait for it to finish or use another "
+                              "--run-dir") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @contextmanager
+    def running(self, verb: str, config: Any, *, seed: int | None = None,
+                inputs: dict[str, str | Path] | None = None) -> Iterator[dict[str, Any]]:
+        """Lock the folder, `start`, run the body, then `finish` with its outcome.
 
         The body fills the yielded dict with summary fields. Ctrl-C ends the attempt as
         ``interrupted``, an exception as ``error`` (both re-raised), a normal exit as
         ``success``; ``resumed`` tells whether an earlier attempt existed.
         """
-        summary: dict[str, Any] = {"resumed": self.start(verb, config, seed=seed)}
-        try:
-            yield summary
-        except KeyboardInterrupt:
-            self.finish("interrupted", error="interrupted by the user")
-            raise
-        except Exception as e:
-            self.finish("error", error=f"{type(e).__name__}: {e}")
-            raise
-        self.finish("success", summary=summary)
+        with self.lock():
+            summary: dict[str, Any] = {
+                "resumed": self.start(verb, config, seed=seed, inputs=inputs)}
+            try:
+                yield summary
+            except KeyboardInterrupt:
+                self.finish("interrupted", error="interrupted by the user")
+                raise
+            except Exception as e:
+                self.finish("error", error=f"{type(e).__name__}: {e}")
+                raise
+            self.finish("success", summary=summary)
 
     def finish(self, status: str, *, error: str | None = None, **extra: Any) -> None:
         """Close the current attempt with ``status`` and extra summary fields."""
@@ -119,7 +170,8 @@ class RunDir:
 
     def _write(self, manifest: dict[str, Any]) -> None:
         tmp = self.manifest_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+        text = json.dumps(redact_value(manifest), indent=2, sort_keys=True)
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, self.manifest_path)
 
 

@@ -1,7 +1,9 @@
 """Run many episodes in parallel and append each result to a JSON Lines file as it ends.
 
 Results are flushed one line at a time, so a killed run keeps every finished episode, and a
-re-run skips the episode keys already in the file. Execution goes through an `Executor`; the
+re-run skips the episode keys already in the file, except those whose latest record failed
+(an LLM server that was down, a dead env process): those are kept for the record and run
+again. Many failures in a row stop the run early. Execution goes through an `Executor`; the
 default runs threads on this machine (the right choice for LLM servers and the in-process model,
 which releases the GIL in torch). A Ray executor can implement the same one-method protocol.
 """
@@ -18,6 +20,9 @@ from typing import Any, Protocol, TypeVar
 
 from tqdm.auto import tqdm
 
+from armap import cancel
+from armap.config import opt
+from armap.errors import ConfigError, RunFailedError
 from armap.jsonl import JsonlWriter, read_jsonl, repair_tail
 from armap.types import Task
 
@@ -56,7 +61,9 @@ class Executor(Protocol):
 
 
 class ThreadExecutor:
-    """A bounded thread pool; on interruption pending work is cancelled."""
+    """A bounded thread pool. On interruption pending work is cancelled and the pool is left
+    without waiting for running items (a hung request must not hold up Ctrl-C); waits in the
+    workers end through `armap.cancel`."""
 
     def __init__(self, workers: int = 1) -> None:
         if workers < 1:
@@ -67,6 +74,7 @@ class ThreadExecutor:
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="armap")
         todo = iter(items)
         running: set[Future[R]] = set()
+        clean = False
         try:
             for item in todo:
                 running.add(pool.submit(fn, item))
@@ -79,16 +87,25 @@ class ThreadExecutor:
                     nxt = next(todo, None)
                     if nxt is not None:
                         running.add(pool.submit(fn, nxt))
+            clean = True
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if not clean:
+                cancel.CANCELLED.set()
+            pool.shutdown(wait=clean, cancel_futures=True)
 
 
-def finished_keys(path: Path, key: Callable[[dict[str, Any]], str]) -> set[str]:
-    """Keys of the records already in ``path`` (after cutting a torn last line)."""
+def latest_records(path: Path, key: Callable[[dict[str, Any]], str]) -> dict[str, dict[str, Any]]:
+    """The last record of each key in ``path`` (a re-run appends, so the last one counts)."""
     if not path.exists():
-        return set()
+        return {}
     repair_tail(path)
-    return {key(r) for r in read_jsonl(path)}
+    return {key(r): r for r in read_jsonl(path)}
+
+
+def finished_keys(path: Path, key: Callable[[dict[str, Any]], str],
+                  failed: Callable[[dict[str, Any]], bool] | None = None) -> set[str]:
+    """Keys whose latest record in ``path`` did not fail (after cutting a torn last line)."""
+    return {k for k, r in latest_records(path, key).items() if failed is None or not failed(r)}
 
 
 class Keyed(Protocol):
@@ -99,6 +116,46 @@ class Keyed(Protocol):
 K = TypeVar("K", bound=Keyed)
 
 
+@dataclass
+class RunnerConfig:
+    """How a verb runs its episodes: in parallel, and what it does about failed ones."""
+
+    workers: int = opt(1, "Episodes (or tasks) run in parallel.", volatile=True)
+    retry_errors: bool = opt(True, "On resume, run again the episodes that ended in an error "
+                             "(their records stay in the file).", volatile=True)
+    max_consecutive_failures: int = opt(5, "Stop the run after this many episodes in a row "
+                                        "ended in an error (0: never).", volatile=True)
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ConfigError(f"workers must be at least 1, not {self.workers}")
+        if self.max_consecutive_failures < 0:
+            raise ConfigError("max_consecutive_failures must be 0 (never stop) or more")
+
+    def executor(self) -> Executor:
+        return ThreadExecutor(self.workers)
+
+    def failures(self, failed: Callable[[dict[str, Any]], bool]) -> FailurePolicy:
+        """The failure policy for records that ``failed`` tells apart."""
+        return FailurePolicy(failed, retry=self.retry_errors,
+                             max_consecutive=self.max_consecutive_failures)
+
+
+@dataclass
+class FailurePolicy:
+    """What a run does about work items that failed on their infrastructure.
+
+    Attributes:
+        failed: Tells a failed record (e.g. a trajectory that ended in an error).
+        retry: Run failed items again on resume (their old records stay in the file).
+        max_consecutive: Stop the run after this many failed items in a row (0: never).
+    """
+
+    failed: Callable[[dict[str, Any]], bool]
+    retry: bool = True
+    max_consecutive: int = 5
+
+
 def run_episodes(
     episodes: list[K],
     work: Callable[[K], dict[str, Any] | list[dict[str, Any]]],
@@ -107,24 +164,64 @@ def run_episodes(
     key: Callable[[dict[str, Any]], str],
     executor: Executor | None = None,
     desc: str = "episodes",
+    failures: FailurePolicy | None = None,
 ) -> tuple[int, int]:
     """Run the work items whose key is not yet in ``out``; append their records as they end.
 
     ``work`` turns an item (an `Episode`, or anything with a ``key``) into one JSON record, or
-    a list of records written together, each with ``key(record) == item.key``. Returns
-    ``(skipped, ran)``.
+    a list of records written together, each with ``key(record) == item.key``. With
+    ``failures``, items whose latest record failed are run again (unless ``retry`` is off), and
+    `RunFailedError` is raised (after writing every record) when ``max_consecutive`` items
+    fail in a row or when every item of the run failed. Returns ``(skipped, ran)``.
     """
-    done = finished_keys(out, key)
+    failed = failures.failed if failures and failures.retry else None
+    done = finished_keys(out, key, failed)
     pending = [e for e in episodes if e.key not in done]
     skipped = len(episodes) - len(pending)
     if skipped:
         log.info("resuming: %d of %d episodes already in %s", skipped, len(episodes), out)
     executor = executor or ThreadExecutor()
-    ran = 0
+    cancel.CANCELLED.clear()
+    ran = streak = failed_items = 0
+    last_error = ""
     with JsonlWriter(out) as writer, tqdm(total=len(episodes), initial=skipped, desc=desc,
                                           unit="ep", dynamic_ncols=True) as bar:
-        for records in executor.map_unordered(work, pending):
-            writer.write_many(records if isinstance(records, list) else [records])
+        results = executor.map_unordered(work, pending)
+        for records in results:
+            batch = records if isinstance(records, list) else [records]
+            writer.write_many(batch)
             ran += 1
             bar.update(1)
+            if failures is None:
+                continue
+            bad = [r for r in batch if failures.failed(r)]
+            streak = streak + 1 if bad else 0
+            failed_items += bool(bad)
+            last_error = _error_text(bad[0]) if bad else last_error
+            if failures.max_consecutive and streak >= failures.max_consecutive \
+                    and ran < len(pending):
+                close = getattr(results, "close", None)
+                if close is not None:
+                    close()
+                raise RunFailedError(
+                    f"stopped early: {streak} episodes in a row failed (last error: "
+                    f"{last_error}). {ran - failed_items + skipped} finished records are kept in "
+                    f"{out}; fix the cause and re-run the same command to resume")
+    if failed_items:
+        log.warning("%d of %d episodes failed; re-run the same command to run them again",
+                    failed_items, len(episodes))
+    if failures is not None and ran and failed_items == ran and not skipped:
+        raise RunFailedError(
+            f"all {ran} episodes run failed (last error: {last_error}); their records are in "
+            f"{out} and will be run again when you re-run the same command")
     return skipped, ran
+
+
+def _error_text(record: dict[str, Any]) -> str:
+    text = record.get("error")
+    if not text:
+        errors = [c["trajectory"].get("error") for c in record.get("candidates") or []
+                  if isinstance(c, dict) and isinstance(c.get("trajectory"), dict)]
+        text = next((e for e in errors if e), "unknown error")
+    text = " ".join(str(text).split())
+    return text if len(text) <= 300 else text[:300] + "..."

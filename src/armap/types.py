@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
-from typing import Any
+from functools import cache
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 SCHEMA_VERSION = 1
 """Version of the JSON layout of trajectories; bump it when a field changes meaning."""
@@ -141,15 +143,20 @@ class Trajectory:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Trajectory:
         check_schema_version(data, "trajectory")
+        fields_ = _known(cls, {k: v for k, v in data.items()
+                               if k not in ("task", "steps", "end", "cost")})
+        steps = data.get("steps", [])
+        if not isinstance(steps, list):
+            raise TypeError(f"Trajectory.steps must be a list, not {type(steps).__name__}")
         return cls(
             task=Task.from_dict(data["task"]),
-            initial_observation=data.get("initial_observation", ""),
-            steps=[Step.from_dict(s) for s in data.get("steps", [])],
+            initial_observation=fields_.get("initial_observation", ""),
+            steps=[Step.from_dict(s) for s in steps],
             end=EndReason(data.get("end", EndReason.STEP_LIMIT)),
-            error=data.get("error"),
-            env_score=data.get("env_score"),
+            error=fields_.get("error"),
+            env_score=fields_.get("env_score"),
             cost=Cost.from_dict(data.get("cost", {})),
-            meta=dict(data.get("meta", {})),
+            meta=dict(fields_.get("meta", {})),
         )
 
 
@@ -165,6 +172,50 @@ def check_schema_version(data: dict[str, Any], kind: str) -> None:
         )
 
 
-def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
-    names = {f.name for f in fields(cls)}
-    return {k: v for k, v in data.items() if k in names}
+def _known(cls: type, data: Any) -> dict[str, Any]:
+    """The fields of ``cls`` in ``data``, type-checked (`TypeError` names a wrong one)."""
+    if not isinstance(data, dict):
+        raise TypeError(f"{cls.__name__} must be a JSON object, not {type(data).__name__}")
+    checks = _field_checks(cls)
+    out = {}
+    for key, value in data.items():
+        if key not in checks:
+            continue
+        expected = checks[key]
+        if expected is not None and not isinstance(value, expected):
+            raise TypeError(f"{cls.__name__}.{key} must be {_type_names(expected)}, not "
+                            f"{type(value).__name__}")
+        out[key] = value
+    return out
+
+
+_SIMPLE: dict[Any, tuple[type, ...]] = {str: (str,), int: (int,), float: (int, float),
+                                        bool: (bool,), dict: (dict,), list: (list,)}
+
+
+@cache
+def _field_checks(cls: type) -> dict[str, tuple[type, ...] | None]:
+    """For each field, the JSON types its value may have (None: not checked here)."""
+    hints = get_type_hints(cls)
+    out: dict[str, tuple[type, ...] | None] = {}
+    for f in fields(cls):
+        hint = hints[f.name]
+        options = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
+        allowed: list[type] = []
+        for option in options:
+            base = get_origin(option) or option
+            if option is type(None):
+                allowed.append(type(None))
+            elif base in _SIMPLE:
+                allowed += _SIMPLE[base]
+            else:
+                allowed = []
+                break
+        out[f.name] = tuple(allowed) or None
+    return out
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    names = {str: "a string", int: "a number", float: "a number", bool: "true or false",
+             dict: "an object", list: "a list", type(None): "null"}
+    return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))

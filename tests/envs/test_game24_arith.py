@@ -633,7 +633,7 @@ def test_load_ranked_puzzles_errors(tmp_path: Path) -> None:
         load_ranked_puzzles(bad_header)
     bad_row = tmp_path / "row.csv"
     bad_row.write_text("Rank,Puzzles,AMT (s)\n1,1 1 4 6,4.4\n2,1 1 x 6,4.5\n")
-    with pytest.raises(ValueError, match="line 3"):
+    with pytest.raises(ValueError, match=r"row.csv:3: bad puzzle"):
         load_ranked_puzzles(bad_row)
     good = tmp_path / "good.csv"
     good.write_text("Rank,Puzzles,AMT (s)\n1,6 1 4 1,4.4\n2,13 12 11 10,9\n")

@@ -150,7 +150,7 @@ def test_other_serializer_version_is_refused(model, tmp_path):
         LearnedRewardModel.load(tmp_path / "ckpt")
     shutil.rmtree(tmp_path / "ckpt" / "backbone")
     path.write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match="backbone is missing"):
+    with pytest.raises(CheckpointError, match="backbone/config.json is missing"):
         LearnedRewardModel.load(tmp_path / "ckpt")
 
 

@@ -7,15 +7,18 @@ import json
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
-from armap.cli.options import config_command
+from armap.cli.options import config_command, exit_interrupted
 from armap.demo import DemoConfig, run_demo
-from armap.errors import ArmapError
+from armap.errors import ArmapError, MissingFileError
 from armap.evaluate import EvalConfig, evaluate
 from armap.explore import ExploreConfig, explore
+from armap.redact import redact
 from armap.reward.config import RewardTrainConfig
 from armap.reward.scoring import ScoreConfig
 from armap.synth import SynthConfig, synthesize
@@ -92,10 +95,12 @@ config_command(app, "train", RewardTrainConfig, _train, extra=[RUN_DIR, TRIPLETS
 
 def _score(config: ScoreConfig) -> None:
     from armap.reward import load_reward_model
-    from armap.reward.scoring import score_file
+    from armap.reward.scoring import check_not_input, score_file
 
-    out = Path(config.output) if config.output else Path(config.input).with_suffix(
-        ".scores.jsonl")
+    out = config.output_path
+    check_not_input(config.input, out)
+    if not Path(config.input).is_file():
+        raise MissingFileError(f"--input {config.input} does not exist")
     summary = score_file(load_reward_model(config.rm), config.input, out)
     typer.echo(f"Wrote {out}")
     typer.echo(json.dumps(summary, indent=2))
@@ -120,15 +125,23 @@ config_command(app, "demo", DemoConfig, _demo, extra=[DEMO_DIR],
 
 
 def main() -> None:
-    """Entry point: known errors print one line, not a traceback."""
+    """Entry point: a user error prints one line (exit 2), any other failure one line (exit 1);
+    ``--log-level DEBUG`` shows the traceback."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
         app()
     except ArmapError as e:
-        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
-        sys.exit(2)
+        _fail(e, f"error: {e}", 2)
     except KeyboardInterrupt:
-        typer.secho("interrupted: finished records are kept; re-run the same command to resume",
-                    fg=typer.colors.YELLOW, err=True)
-        sys.exit(130)
+        exit_interrupted()
+    except Exception as e:
+        _fail(e, f"error: {type(e).__name__}: {e} (this is a bug or an unexpected condition; "
+                 "re-run with --log-level DEBUG for the traceback)", 1)
+
+
+def _fail(error: BaseException, message: str, code: int) -> NoReturn:
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        traceback.print_exception(error)
+    typer.secho(redact(message), fg=typer.colors.RED, err=True)
+    sys.exit(code)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
+import sys
+import threading
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
@@ -28,6 +31,12 @@ def _flat_fields(cls: type) -> list[tuple[tuple[str, ...], dataclasses.Field[Any
         else:
             out.append(((f.name,), f, ftype))
     return out
+
+
+def _flag(name: str, ftype: Any) -> str:
+    """``--name``, or ``--name/--no-name`` for a boolean (so a True default can be turned off)."""
+    flag = name.replace("_", "-")
+    return f"--{flag}/--no-{flag}" if ftype is bool else f"--{flag}"
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:
@@ -58,7 +67,7 @@ def config_command(
     params += [
         inspect.Parameter(
             path[-1], inspect.Parameter.KEYWORD_ONLY, annotation=ftype,
-            default=typer.Option(_default(f), "--" + path[-1].replace("_", "-"),
+            default=typer.Option(_default(f), _flag(path[-1], ftype),
                                  help=f.metadata.get("help", "")),
         )
         for path, f, ftype in leaves
@@ -81,11 +90,32 @@ def config_command(
             if not from_default or not _has(values, path):
                 _set(values, path, kwargs[path[-1]])
         config = from_dict(config_cls, values)
-        run(config, **{k: kwargs[k] for k in extra_names})
+        try:
+            run(config, **{k: kwargs[k] for k in extra_names})
+        except KeyboardInterrupt:
+            exit_interrupted()
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__doc__ = help
     app.command(name, help=help)(command)
+
+
+INTERRUPTED = "interrupted: finished records are kept; re-run the same command to resume"
+
+
+def exit_interrupted() -> NoReturn:
+    """Say what Ctrl-C kept and exit with status 130 at once.
+
+    Worker threads may still wait on a hung request; the process does not wait for them
+    (every finished record is already on disk and the run's manifest says ``interrupted``).
+    """
+    typer.secho(INTERRUPTED, fg=typer.colors.YELLOW, err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
+           if t is not threading.main_thread()):
+        os._exit(130)
+    raise typer.Exit(130)
 
 
 def _nest(flat: dict[str, Any], leaves: list[tuple[tuple[str, ...], Any, Any]]) -> dict[str, Any]:

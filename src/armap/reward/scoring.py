@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from armap.config import opt
-from armap.jsonl import JsonlWriter, read_jsonl
+from armap.errors import ConfigError
+from armap.jsonl import JsonlWriter, read_jsonl, read_records
 from armap.reward.base import RewardModel
 from armap.synth.base import Triplet
 from armap.types import Trajectory
@@ -27,6 +29,23 @@ class ScoreConfig:
     input: str = opt("trajectories.jsonl", "A trajectories.jsonl or triplets.jsonl file.")
     output: str | None = opt(None, "Where to write the scores (default: INPUT.scores.jsonl).")
 
+    def __post_init__(self) -> None:
+        if self.output is not None:
+            check_not_input(self.input, self.output)
+
+    @property
+    def output_path(self) -> Path:
+        return Path(self.output) if self.output else Path(self.input).with_suffix(
+            ".scores.jsonl")
+
+
+def check_not_input(input_path: str | Path, output_path: str | Path) -> None:
+    """`ConfigError` when ``output_path`` is the input file (scoring would overwrite it)."""
+    inp, out = Path(input_path), Path(output_path)
+    if out.exists() and inp.exists() and os.path.samefile(inp, out):
+        raise ConfigError(f"--output {out} is the input file: scoring would overwrite it; "
+                          "give another --output")
+
 
 def score_file(reward: RewardModel, input_path: str | Path, output_path: str | Path
                ) -> dict[str, Any]:
@@ -36,12 +55,15 @@ def score_file(reward: RewardModel, input_path: str | Path, output_path: str | P
     Triplet records (``triplets.jsonl``) get the positive's and the negative's score, and the
     summary reports pairwise accuracy overall and per negative type.
     """
-    records = list(read_jsonl(input_path))
     output = Path(output_path)
+    check_not_input(input_path, output)
+    first = next(read_jsonl(input_path), None)
+    if first is not None and "positive" in first:
+        triplets = list(read_records(input_path, Triplet.from_dict, "triplet"))
+        output.unlink(missing_ok=True)
+        return _triplets(reward, triplets, output)
+    trajectories = list(read_records(input_path, Trajectory.from_dict, "trajectory"))
     output.unlink(missing_ok=True)
-    if records and "positive" in records[0]:
-        return _triplets(reward, [Triplet.from_dict(r) for r in records], output)
-    trajectories = [Trajectory.from_dict(r) for r in records]
     by_instruction: dict[str, list[int]] = {}
     for i, t in enumerate(trajectories):
         by_instruction.setdefault(t.task.instruction, []).append(i)

@@ -289,16 +289,12 @@ def train(config: RewardTrainConfig, triplets: str | Path | Sequence[Triplet],
     interrupt is re-raised.
     """
     run = RunDir(run_dir)
-    run.start("train", config, seed=config.seed)
-    try:
-        summary = _train(config, triplets, run, val_triplets, progress)
-    except KeyboardInterrupt:
-        run.finish("interrupted", error="interrupted by the user")
-        raise
-    except Exception as e:
-        run.finish("error", error=f"{type(e).__name__}: {e}")
-        raise
-    run.finish("success", summary=summary)
+    inputs = {name: path for name, path in (("triplets", triplets), ("val_triplets",
+                                                                      val_triplets))
+              if isinstance(path, str | Path)}
+    with run.running("train", config, seed=config.seed, inputs=inputs) as summary:
+        summary.update(_train(config, triplets, run, val_triplets, progress))
+    summary.pop("resumed", None)
     return summary
 
 

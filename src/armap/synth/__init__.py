@@ -20,10 +20,10 @@ from tqdm.auto import tqdm
 
 from armap.config import check_choice, opt
 from armap.errors import ConfigError
-from armap.jsonl import JsonlWriter, read_jsonl
+from armap.jsonl import JsonlWriter, read_jsonl, read_records
 from armap.llm import LLMConfig, make_llm
 from armap.rundir import RunDir
-from armap.runner import ThreadExecutor, make_episodes, run_episodes
+from armap.runner import RunnerConfig, make_episodes, run_episodes
 from armap.synth.base import Strategy, Triplet, read_triplets
 from armap.types import Trajectory
 
@@ -44,15 +44,16 @@ class SynthConfig:
                      "only for held-out evaluation triplets.")
     count: int = opt(12000, "Triplets to make (rules), or attempts to make (llm).")
     trajectories: str | None = opt(None, "An explorer's trajectories.jsonl: its successful "
-                                   "episodes become positives and its failures negatives.")
+                                   "episodes become positives and its failures negatives.",
+                                   input=True)
     puzzles: str | None = opt(None, "Game of 24: the ranked puzzle CSV (24.csv); its test "
-                              "rows are excluded from training data.")
+                              "rows are excluded from training data.", input=True)
     answer_only_share: float = opt(0.3, "Share of triplets whose trajectories are a single "
                                    "answer line rather than steps and an answer.")
     temperature: float = opt(0.8, "LLM strategy: sampling temperature.")
-    workers: int = opt(1, "LLM strategy: attempts in parallel.", volatile=True)
     seed: int = opt(0, "Seed of the triplet stream.")
     llm: LLMConfig = field(default_factory=LLMConfig)
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
 
     def __post_init__(self) -> None:
         check_choice("env", self.env.split("-v")[0], ("game24",))
@@ -132,8 +133,7 @@ def _explorer_triplets(config: SynthConfig, strategy: Any, excluded: set[str]) -
     assert config.trajectories is not None
     by_task: dict[str, list[Trajectory]] = {}
     dropped = 0
-    for record in read_jsonl(config.trajectories):
-        t = Trajectory.from_dict(record)
+    for t in read_records(config.trajectories, Trajectory.from_dict, "trajectory"):
         if t.task.id in excluded or t.env_score is None:
             dropped += 1
             continue
@@ -177,7 +177,7 @@ def _llm(config: SynthConfig, run: RunDir) -> dict[str, Any]:
     episodes = make_episodes(seeds, 1, config.seed)
     run_episodes(episodes, lambda e: synth.attempt(e.key, e.seed).to_dict(),
                  run.file(ATTEMPTS), key=lambda r: r["key"],
-                 executor=ThreadExecutor(config.workers), desc="synthesize (llm)")
+                 executor=config.runner.executor(), desc="synthesize (llm)")
     attempts = list(read_jsonl(run.file(ATTEMPTS)))
     triplets = [Triplet.from_dict(a["triplet"]) for a in attempts if a["triplet"]]
     tmp = run.file(TRIPLETS + ".tmp")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from armap.jsonl import read_jsonl
+from armap.jsonl import read_records
 from armap.types import SCHEMA_VERSION, Trajectory, check_schema_version
 
 
@@ -67,16 +67,8 @@ class Triplet:
 
 
 def read_triplets(path: str | Path) -> list[Triplet]:
-    """All triplets of a JSONL file; corrupt lines raise `CorruptRecordError` with the line."""
-    from armap.errors import CorruptRecordError
-
-    out = []
-    for i, record in enumerate(read_jsonl(path), 1):
-        try:
-            out.append(Triplet.from_dict(record))
-        except (KeyError, TypeError, ValueError) as e:
-            raise CorruptRecordError(f"{path}: record {i} is not a triplet ({e})") from None
-    return out
+    """All triplets of a JSONL file; a bad line raises `CorruptRecordError` naming it."""
+    return list(read_records(path, Triplet.from_dict, "triplet"))
 
 
 class Strategy(Protocol):

@@ -684,25 +684,32 @@ def all_puzzles() -> list[tuple[int, int, int, int]]:
 
 def load_ranked_puzzles(path: str | os.PathLike[str]) -> list[tuple[int, ...]]:
     """Puzzles of the Tree-of-Thoughts ``24.csv`` (column ``Puzzles``: "1 1 4 6"), file order."""
+    from armap.errors import ConfigError, MissingFileError
+
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"Game of 24 puzzle file not found: {p} (expected the Tree-of-Thoughts 24.csv)"
         )
-    with p.open(newline="", encoding="utf-8-sig") as fh:
+    with p.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
         reader = csv.DictReader(fh)
+        try:
+            rows = list(reader)
+        except csv.Error as e:
+            raise ConfigError(f"{p}:{reader.line_num}: not a CSV file ({e})") from None
         if reader.fieldnames is None or "Puzzles" not in reader.fieldnames:
-            raise ValueError(f"{p}: no 'Puzzles' column in header {reader.fieldnames!r}")
+            raise ConfigError(f"{p}: no 'Puzzles' column in header {reader.fieldnames!r}; "
+                              "expected the Tree-of-Thoughts 24.csv")
         puzzles: list[tuple[int, ...]] = []
-        for row in reader:
+        for line, row in enumerate(rows, 2):
             cell = (row.get("Puzzles") or "").strip()
             try:
                 puzzle = tuple(int(tok) for tok in cell.split())
             except ValueError:
                 puzzle = ()
             if len(puzzle) != 4 or not all(1 <= n <= 13 for n in puzzle):
-                raise ValueError(
-                    f"{p}, line {reader.line_num}: bad puzzle {cell!r}; "
+                raise ConfigError(
+                    f"{p}:{line}: bad puzzle {cell!r}; "
                     "expected four integers in 1..13"
                 )
             puzzles.append(puzzle)
