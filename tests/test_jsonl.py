@@ -26,7 +26,7 @@ def test_corrupt_middle_line_names_file_and_line(tmp_path):
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.jsonl does not exist"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.jsonl does not exist"):
         list(read_jsonl(tmp_path / "nope.jsonl"))
 
 

@@ -207,13 +207,13 @@ def run_episodes(
                     f"stopped early: {streak} episodes in a row failed (last error: "
                     f"{last_error}). {ran - failed_items + skipped} finished records are kept in "
                     f"{out}; fix the cause and re-run the same command to resume")
-    if failed_items:
-        log.warning("%d of %d episodes failed; re-run the same command to run them again",
-                    failed_items, len(episodes))
     if failures is not None and ran and failed_items == ran and not skipped:
         raise RunFailedError(
             f"all {ran} episodes run failed (last error: {last_error}); their records are in "
             f"{out} and will be run again when you re-run the same command")
+    if failed_items:
+        log.warning("%d of %d episodes failed; re-run the same command to run them again",
+                    failed_items, len(episodes))
     return skipped, ran
 
 

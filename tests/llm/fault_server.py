@@ -33,10 +33,11 @@ class _Server(ThreadingHTTPServer):
 
 
 class FaultServer:
-    """The server, run in a daemon thread; use as a context manager for its ``base_url``."""
+    """The server, run in a daemon thread; use as a context manager for its ``base_url``.
+    ``port`` 0 takes a free port."""
 
     def __init__(self, faults: list[str] | None = None, *, ignore_n: bool = False,
-                 delay: float = 0.0, timeout_sleep: float = 2.0) -> None:
+                 delay: float = 0.0, timeout_sleep: float = 2.0, port: int = 0) -> None:
         for fault in faults or []:
             if fault not in _NAMED and not fault.split(":")[0].isdigit():
                 raise ValueError(f"unknown fault {fault!r}")
@@ -49,7 +50,7 @@ class FaultServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
-        self._httpd = _Server(("127.0.0.1", 0), _make_handler(self))
+        self._httpd = _Server(("127.0.0.1", port), _make_handler(self))
         self._thread = threading.Thread(target=self._httpd.serve_forever,
                                         kwargs={"poll_interval": 0.02}, daemon=True)
 

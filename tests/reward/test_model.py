@@ -150,7 +150,7 @@ def test_other_serializer_version_is_refused(model, tmp_path):
         LearnedRewardModel.load(tmp_path / "ckpt")
     shutil.rmtree(tmp_path / "ckpt" / "backbone")
     path.write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match="backbone/config.json is missing"):
+    with pytest.raises(CheckpointError, match=r"backbone/config\.json is missing"):
         LearnedRewardModel.load(tmp_path / "ckpt")
 
 
@@ -193,3 +193,39 @@ def test_oracle_and_registry():
     assert set(reward_models.ids()) == {"judge", "learned", "oracle"}
     with pytest.raises(ConfigError, match="neither 'oracle' nor an existing checkpoint"):
         load_reward_model("no/such/dir")
+
+
+@pytest.mark.parametrize("damage", ["tokenizer", "truncated", "head_width", "config"])
+def test_a_damaged_checkpoint_is_one_clear_error_naming_the_file(model, tmp_path, damage):
+    root = model.save(tmp_path / "ckpt")
+    config = json.loads((root / "config.json").read_text())
+    assert "tokenizer/tokenizer.json" in config["files"]
+    if damage == "tokenizer":  # loaded fine before: every word became [UNK]
+        (root / "tokenizer" / "tokenizer.json").unlink()
+        expected = "tokenizer/tokenizer.json is missing"
+    elif damage == "truncated":
+        weights = root / "backbone" / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:1000])
+        expected = "backbone/model.safetensors has 1000 bytes"
+    elif damage == "head_width":  # a head of another width, with a manifest that agrees
+        from safetensors.torch import save_file
+
+        save_file({"weight": torch.zeros(1, 8), "bias": torch.zeros(1)},
+                  str(root / "head.safetensors"))
+        del config["files"]
+        (root / "config.json").write_text(json.dumps(config))
+        expected = "head.safetensors does not fit this model"
+    else:
+        del config["max_length"]
+        (root / "config.json").write_text(json.dumps(config))
+        expected = "config.json is incomplete: it has no max_length"
+    with pytest.raises(CheckpointError, match=expected):
+        LearnedRewardModel.load(root)
+
+
+def test_a_lora_checkpoint_without_its_adapter_config_is_refused(trajectories, tmp_path):
+    lora = LearnedRewardModel(max_length=64, lora=True, lora_r=2, dtype="float32")
+    root = lora.save(tmp_path / "lora")
+    (root / "adapter" / "adapter_config.json").unlink()
+    with pytest.raises(CheckpointError, match=r"adapter/adapter_config\.json is missing"):
+        LearnedRewardModel.load(root)
