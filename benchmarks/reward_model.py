@@ -134,7 +134,7 @@ def training_speed(steps: int) -> dict[str, Any]:
 def accuracy(work: Path, test_count: int) -> dict[str, Any]:
     """Synthesize training triplets (defaults), train with defaults, test on the test split."""
     from armap.synth import SynthConfig, synthesize
-    from armap.synth.base import read_triplets
+    from armap.types import read_triplets
 
     puzzles = str(CSV) if CSV.exists() else None
     synth_train = work / "synth-train"

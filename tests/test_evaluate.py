@@ -1,8 +1,10 @@
 import json
 
 from armap.envs import make
-from armap.evaluate import RESULTS, EvalConfig, evaluate, load_results
+from armap.evaluate import RESULTS, evaluate, load_results
 from armap.policy import RandomPolicy
+
+from .configs import random_eval
 
 
 class Oracle:
@@ -26,7 +28,7 @@ class ExplodingPolicy(RandomPolicy):
 
 
 def test_eval_writes_one_line_per_task_and_method_and_a_report(tmp_path):
-    config = EvalConfig(policy="random", limit=6, budget=4)
+    config = random_eval(6, budget=4)
     summary = evaluate(config, tmp_path, reward=Oracle())
     results = load_results(tmp_path / RESULTS)
     assert len(results) == 6 * 5
@@ -46,7 +48,7 @@ def test_eval_writes_one_line_per_task_and_method_and_a_report(tmp_path):
 
 
 def test_crashed_planner_is_recorded_and_the_run_resumes(tmp_path):
-    config = EvalConfig(policy="random", limit=3, budget=3, methods="greedy,mcts")
+    config = random_eval(3, budget=3, methods="greedy,mcts")
     policy = ExplodingPolicy(bad=make("game24").tasks("test")[1].id)
     evaluate(config, tmp_path, policy=policy, reward=Oracle())
     lines = (tmp_path / RESULTS).read_text().splitlines()
@@ -66,7 +68,7 @@ def test_crashed_planner_is_recorded_and_the_run_resumes(tmp_path):
 
 
 def test_length_target_is_reported_next_to_the_score(tmp_path):
-    config = EvalConfig(policy="random", limit=3, budget=3, methods="best_of_n")
+    config = random_eval(3, budget=3, methods="best_of_n")
     config.target.length_weight = 0.05
     evaluate(config, tmp_path, reward=Oracle())
     r = next(iter(load_results(tmp_path / RESULTS).values()))

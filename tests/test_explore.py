@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from armap.errors import RunFailedError
-from armap.explore import TRAJECTORIES, ExploreConfig, explore
+from armap.explore import TRAJECTORIES, explore
 from armap.jsonl import read_jsonl
 from armap.policy import RandomPolicy
 from armap.runner import RunnerConfig
 from armap.types import EndReason, Trajectory
+
+from .configs import random_explore
 
 
 def lines(path: Path) -> list[str]:
@@ -21,7 +23,7 @@ def lines(path: Path) -> list[str]:
 
 
 def test_random_exploration_writes_every_episode_and_resume_redoes_nothing(tmp_path):
-    cfg = ExploreConfig(policy="random", limit=5, samples=2, runner=RunnerConfig(workers=2))
+    cfg = random_explore(5, samples=2, runner=RunnerConfig(workers=2))
     summary = explore(cfg, tmp_path)
     assert summary["trajectories"] == 10 and summary["ran"] == 10
     before = lines(tmp_path / TRAJECTORIES)
@@ -51,7 +53,7 @@ class InterruptingPolicy(RandomPolicy):
 
 
 def test_interrupted_run_keeps_finished_episodes_and_resumes(tmp_path):
-    cfg = ExploreConfig(policy="random", limit=4, samples=2)
+    cfg = random_explore(4, samples=2)
     with pytest.raises(KeyboardInterrupt):
         explore(cfg, tmp_path, policy=InterruptingPolicy(after=10))
     kept = lines(tmp_path / TRAJECTORIES)
@@ -70,7 +72,7 @@ def test_llm_errors_are_recorded_as_failed_episodes(tmp_path):
             raise ConnectionError("server went away")
 
     with pytest.raises(RunFailedError, match="all 2 episodes run failed"):
-        explore(ExploreConfig(policy="random", limit=2), tmp_path, policy=Broken())
+        explore(random_explore(2), tmp_path, policy=Broken())
     records = [Trajectory.from_dict(r) for r in read_jsonl(tmp_path / TRAJECTORIES)]
     assert [r.end for r in records] == [EndReason.ERROR] * 2
     assert all(r.error == "ConnectionError: server went away" for r in records)

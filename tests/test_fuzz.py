@@ -16,8 +16,7 @@ from armap.llm.scripted import ScriptedLLM
 from armap.policy import LLMPolicy
 from armap.prompts import PromptPack
 from armap.reward.serialize import serialize
-from armap.synth.base import Triplet
-from armap.types import Trajectory
+from armap.types import Trajectory, Triplet
 
 FUZZ = settings(max_examples=10_000, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -14,15 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from armap.envs.spec import EnvConfig
 from armap.errors import ConfigError, MissingFileError, RunDirError, RunFailedError
 from armap.evaluate import EvalConfig
 from armap.explore import TRAJECTORIES, ExploreConfig, explore
 from armap.jsonl import read_jsonl
 from armap.llm import LLMConfig
+from armap.policy import AgentConfig
 from armap.rundir import RunDir
 from armap.runner import RunnerConfig
 from armap.types import EndReason, Trajectory
 
+from .configs import random_explore
 from .llm.fault_server import FaultServer
 
 SHARED_CSV = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "game24" / "24.csv"
@@ -35,9 +38,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def openai_config(base_url: str, **kw) -> ExploreConfig:
+def openai_config(base_url: str, limit: int, **kw) -> ExploreConfig:
     llm = LLMConfig(llm="openai", model="fault", base_url=base_url, max_retries=0, timeout=5.0)
-    return ExploreConfig(policy="llm", llm=llm, **kw)
+    return ExploreConfig(env=EnvConfig(limit=limit), agent=AgentConfig(policy="llm", llm=llm),
+                         **kw)
 
 
 def cli(*args: str, timeout: float = 60, **kw) -> subprocess.CompletedProcess[str]:
@@ -129,7 +133,7 @@ def test_first_ctrl_c_stops_a_hung_request_within_seconds(tmp_path):
 # -- 4. score refuses to overwrite its input --------------------------------------------------
 def test_score_refuses_to_write_over_its_input(tmp_path):
     data = tmp_path / "t.jsonl"
-    explore(ExploreConfig(policy="random", limit=1), tmp_path / "run")
+    explore(random_explore(1), tmp_path / "run")
     shutil.copy(tmp_path / "run" / TRAJECTORIES, data)
     before = data.read_bytes()
     line = one_line_error(cli("score", "--input", str(data), "--output", str(data)))
@@ -140,7 +144,7 @@ def test_score_refuses_to_write_over_its_input(tmp_path):
 # -- 5. user errors: one line naming the file and the line, exit code 2 ----------------------
 @pytest.fixture
 def trajectories_file(tmp_path) -> Path:
-    explore(ExploreConfig(policy="random", limit=3), tmp_path / "run")
+    explore(random_explore(3), tmp_path / "run")
     return tmp_path / "run" / TRAJECTORIES
 
 
@@ -176,7 +180,7 @@ def test_a_missing_input_file_is_one_line(tmp_path):
 def test_a_malformed_puzzle_csv_names_the_line(tmp_path):
     csv = tmp_path / "24.csv"
     csv.write_text("Rank,Puzzles,AMT (s)\n1,1 1 4 6,4.4\n2,1 1 x 6,4.5\n")
-    line = one_line_error(cli("explore", "--policy", "random", "--puzzles", str(csv),
+    line = one_line_error(cli("explore", "--policy", "random", "--env-option", f"puzzles={csv}",
                               "--run-dir", str(tmp_path / "r")))
     assert f"{csv}:3: bad puzzle '1 1 x 6'" in line
 
@@ -215,12 +219,12 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_run_directory(tmp_
     try:
         assert ready.wait(30)
         with pytest.raises(RunDirError, match="in use by another armap process"):
-            explore(ExploreConfig(policy="random", limit=2), tmp_path)
+            explore(random_explore(2), tmp_path)
         assert not (tmp_path / TRAJECTORIES).exists()
     finally:
         release.set()
         holder.join(30)
-    assert explore(ExploreConfig(policy="random", limit=2), tmp_path)["ran"] == 2
+    assert explore(random_explore(2), tmp_path)["ran"] == 2
 
 
 def test_two_explores_started_at_once_write_each_episode_once(tmp_path):
@@ -243,11 +247,11 @@ def test_two_explores_started_at_once_write_each_episode_once(tmp_path):
 # -- 7. negative limits and empty method lists -----------------------------------------------
 def test_negative_limit_and_empty_methods_are_refused():
     with pytest.raises(ConfigError, match="limit must be at least 1"):
-        ExploreConfig(limit=-1)
+        ExploreConfig(env=EnvConfig(limit=-1))
     with pytest.raises(ConfigError, match="limit must be at least 1"):
-        EvalConfig(limit=0)
+        EvalConfig(env=EnvConfig(limit=0))
     with pytest.raises(ConfigError, match="methods is empty"):
-        EvalConfig(methods=" , ")
+        EvalConfig(methods=", ")
     line = one_line_error(cli("eval", "--methods", "", "--run-dir", "/tmp/never-made"))
     assert "methods is empty" in line
 
@@ -255,10 +259,10 @@ def test_negative_limit_and_empty_methods_are_refused():
 # -- 8. a run that wrote nothing accepts the corrected command --------------------------------
 def test_a_run_that_failed_before_writing_accepts_a_corrected_config(tmp_path):
     with pytest.raises(MissingFileError):
-        explore(ExploreConfig(policy="random", limit=2, puzzles=str(tmp_path / "no.csv")),
+        explore(random_explore(2, puzzles=tmp_path / "no.csv"),
                 tmp_path / "r")
     assert RunDir(tmp_path / "r").read_manifest()["status"] == "error"
-    summary = explore(ExploreConfig(policy="random", limit=2), tmp_path / "r")
+    summary = explore(random_explore(2), tmp_path / "r")
     assert summary["ran"] == 2 and summary["resumed"] is False
 
 
@@ -269,17 +273,17 @@ def test_resume_refuses_an_edited_input_file_and_accepts_a_moved_one(tmp_path):
     csv = tmp_path / "24.csv"
     shutil.copy(SHARED_CSV, csv)
     run = tmp_path / "r"
-    explore(ExploreConfig(policy="random", limit=2, puzzles=str(csv)), run)
+    explore(random_explore(2, puzzles=csv), run)
     inputs = RunDir(run).read_manifest()["inputs"]
     assert inputs["puzzles"]["path"] == str(csv) and len(inputs["puzzles"]["sha256"]) == 64
     moved = tmp_path / "moved.csv"
     shutil.move(csv, moved)
-    assert explore(ExploreConfig(policy="random", limit=2, puzzles=str(moved)), run)["ran"] == 0
+    assert explore(random_explore(2, puzzles=moved), run)["ran"] == 0
     rows = moved.read_text().splitlines()
     rows[1], rows[2] = rows[2], rows[1]  # another task order: other tasks under the same ids
     moved.write_text("\n".join(rows) + "\n")
     with pytest.raises(RunDirError, match=r"puzzles \(its content changed\)"):
-        explore(ExploreConfig(policy="random", limit=2, puzzles=str(moved)), run)
+        explore(random_explore(2, puzzles=moved), run)
 
 
 # -- 10. credentials in URLs are never written ----------------------------------------------

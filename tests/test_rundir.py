@@ -7,15 +7,19 @@ from armap.explore import ExploreConfig
 from armap.rundir import RunDir
 from armap.runner import RunnerConfig
 
+from .configs import random_explore
+
 
 def test_manifest_records_config_versions_and_status(tmp_path):
     run = RunDir(tmp_path / "r")
-    cfg = ExploreConfig(policy="random", limit=3)
+    cfg = random_explore(3)
     assert run.start("explore", cfg, seed=5) is False
     m = run.read_manifest()
     assert m["status"] == "started"
-    assert m["config"]["policy"] == "random"
-    assert m["config"]["llm"]["llm"] == "local"
+    assert m["config"]["agent"]["policy"] == "random"
+    assert m["config"]["agent"]["llm"]["llm"] == "local"
+    assert m["config"]["env"] == {"env": "game24", "env_option": [], "split": None, "limit": 3,
+                                  "max_steps": None}
     assert m["packages"]["torch"]
     assert m["seed"] == 5
     run.finish("success", summary={"n": 3})
@@ -26,14 +30,12 @@ def test_manifest_records_config_versions_and_status(tmp_path):
 
 def test_resume_allows_volatile_changes_and_refuses_others(tmp_path):
     run = RunDir(tmp_path / "r")
-    run.start("explore", ExploreConfig(policy="random", limit=3,
-                                       runner=RunnerConfig(workers=1)))
+    run.start("explore", random_explore(3, runner=RunnerConfig(workers=1)))
     (tmp_path / "r" / "trajectories.jsonl").write_text('{"a": 1}\n')  # a finished record
     run.finish("interrupted")
-    assert run.start("explore", ExploreConfig(policy="random", limit=9,
-                                              runner=RunnerConfig(workers=4))) is True
+    assert run.start("explore", random_explore(9, runner=RunnerConfig(workers=4))) is True
     assert len(run.read_manifest()["attempts"]) == 2
     with pytest.raises(RunDirError, match="differs in: temperature"):
-        run.start("explore", ExploreConfig(policy="random", temperature=0.1))
+        run.start("explore", random_explore(temperature=0.1))
     with pytest.raises(RunDirError, match="armap explore"):
         run.start("train", ExploreConfig())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import typing
 from pathlib import Path
@@ -125,9 +126,9 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
 def resume_relevant(config: Any) -> dict[str, Any]:
     """The config as a dict without volatile fields: what must match to resume a run.
 
-    An ``input`` field that names an existing file or directory is replaced by the hash of its
-    content (`content_hash`), so an edited input file is a different config and a moved one is
-    not.
+    An ``input`` field that names an existing file or directory (or a ``KEY=PATH`` item of an
+    ``input`` list) is replaced by the hash of its content (`content_hash`), so an edited input
+    file is a different config and a moved one is not.
     """
     out: dict[str, Any] = {}
     for f in dataclasses.fields(config):
@@ -138,13 +139,23 @@ def resume_relevant(config: Any) -> dict[str, Any]:
             out[f.name] = resume_relevant(value)
         elif f.metadata.get("input") and isinstance(value, str) and Path(value).exists():
             out[f.name] = {"sha256": content_hash(value)}
+        elif f.metadata.get("input") and isinstance(value, list):
+            out[f.name] = [_hashed_item(v) for v in value]
         else:
             out[f.name] = value
     return out
 
 
+def _hashed_item(item: Any) -> Any:
+    key, sep, path = str(item).partition("=")
+    if sep and path and Path(path).exists():
+        return f"{key}=sha256:{content_hash(path)}"
+    return item
+
+
 def input_paths(config: Any) -> dict[str, str]:
-    """``{option: path}`` for every ``input`` field of ``config`` that is set."""
+    """``{name: path}`` for every input file of ``config``: each ``input`` field that is set
+    (named by the field) and each ``KEY=PATH`` item of an ``input`` list (named by KEY)."""
     out: dict[str, str] = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
@@ -152,7 +163,35 @@ def input_paths(config: Any) -> dict[str, str]:
             out.update(input_paths(value))
         elif f.metadata.get("input") and isinstance(value, str) and value:
             out[f.name] = value
+        elif f.metadata.get("input") and isinstance(value, list):
+            for item in value:
+                key, sep, path = str(item).partition("=")
+                if sep and path and Path(path).exists():
+                    out[key.strip()] = path
     return out
+
+
+def config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Names of what differs between two `resume_relevant` dicts; an input whose content
+    changed is named ``NAME (its content changed)``."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        if "sha256" in old and "sha256" in new:
+            return [f"{prefix} (its content changed)"]
+        out: list[str] = []
+        for k in sorted(set(old) | set(new)):
+            out += config_diff(old.get(k), new.get(k), k)
+        return out
+    if isinstance(old, list) and isinstance(new, list) and old != new:
+        changed = []
+        old_keys = {str(x).partition("=")[0]: x for x in old}
+        for item in new:
+            key, _, value = str(item).partition("=")
+            before = old_keys.get(key)
+            if before is not None and before != item and value.startswith("sha256:") and \
+                    str(before).partition("=")[2].startswith("sha256:"):
+                changed.append(f"{key} (its content changed)")
+        return changed or [prefix]
+    return [] if old == new else [prefix]
 
 
 def content_hash(path: str | Path) -> str:
@@ -186,3 +225,55 @@ def file_sha256(path: str | Path) -> str:
 
 
 _HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def keyword_options(target: Any) -> dict[str, inspect.Parameter]:
+    """The keyword parameters of a class's constructor (or a function): its options."""
+    fn = target.__init__ if isinstance(target, type) else target
+    return {name: p for name, p in inspect.signature(fn).parameters.items()
+            if name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+
+def parse_kv_options(target: Any, items: list[str], what: str) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (from ``--env-option`` and the like) to keyword arguments of
+    ``target``, each value parsed to the type its signature declares.
+
+    Raises `ConfigError` for bad syntax, an unknown key (with a "did you mean") and a value
+    that does not parse.
+    """
+    from armap.errors import UnknownNameError
+
+    known = keyword_options(target)
+    hints = typing.get_type_hints(target.__init__ if isinstance(target, type) else target)
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ConfigError(f"{what} {item!r} is not KEY=VALUE")
+        if key not in known:
+            raise ConfigError(str(UnknownNameError(what, key, list(known))))
+        out[key] = _parse_text(f"{key}={text.strip()!r}", text.strip(), hints.get(key, str))
+    return out
+
+
+def _parse_text(where: str, text: str, hint: Any) -> Any:
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, UnionType) \
+        else (hint,)
+    if type(None) in options and text.lower() in ("", "none", "null"):
+        return None
+    for option in options:
+        if option is bool:
+            if text.lower() in ("true", "1", "yes", "on"):
+                return True
+            if text.lower() in ("false", "0", "no", "off"):
+                return False
+        elif option in (int, float):
+            try:
+                return option(text)
+            except ValueError:
+                continue
+        elif option in (str, Path) or option is Any:
+            return text
+    names = " or ".join(getattr(o, "__name__", str(o)) for o in options if o is not type(None))
+    raise ConfigError(f"{where}: expected {names}")

@@ -1,10 +1,10 @@
 """`armap demo`: the whole ARMAP loop, small and offline, on the embedded stack.
 
-explore (the embedded LLM plays Game of 24 train puzzles) -> synthesize (verified rule-based
-triplets plus the explorer's episodes) -> train (MiniLM reward model) -> eval (greedy,
-sampling, best-of-N, reflexion and MCTS on test puzzles). Each stage writes its own run
-directory under the demo's, so an interrupted demo resumes stage by stage and every file can be
-inspected afterwards.
+explore (the embedded LLM plays train tasks) -> synthesize (the environment's default
+strategy, e.g. verified rule-based Game of 24 triplets, plus the explorer's episodes) -> train
+(MiniLM reward model) -> eval (greedy, sampling, best-of-N, reflexion and MCTS on test tasks).
+Each stage writes its own run directory under the demo's, so an interrupted demo resumes stage
+by stage and every file can be inspected afterwards.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from armap.config import opt
+from armap.envs.spec import EnvConfig
 from armap.rundir import RunDir
 
 
@@ -23,15 +24,22 @@ from armap.rundir import RunDir
 class DemoConfig:
     """Sizes of the demo's stages (the defaults take about 14 minutes on 2 CPU cores)."""
 
-    explore_tasks: int = opt(8, "Train puzzles the embedded LLM explores.")
+    explore_tasks: int = opt(8, "Train tasks the policy explores.")
     explore_samples: int = opt(2, "Episodes per explored puzzle.")
     triplets: int = opt(3000, "Rule-based triplets synthesized for training.")
     train_minutes: float = opt(5.0, "Reward-model training budget in minutes.")
-    eval_tasks: int = opt(10, "Test puzzles evaluated.")
-    budget: int = opt(4, "Complete trajectories per puzzle for each planner.")
+    eval_tasks: int = opt(10, "Test tasks evaluated.")
+    budget: int = opt(4, "Complete trajectories per task for each planner.")
     policy: str = opt("llm", "Policy for exploration and evaluation: llm or random.")
-    puzzles: str | None = opt(None, "Game of 24 ranked CSV (24.csv) for the standard split.")
+    env: str = opt("game24", "Environment: game24 or webshop (`armap envs` lists them).")
+    env_option: list[str] = opt([], "Environment option KEY=VALUE, repeatable (e.g. "
+                                "puzzles=../shared/data/game24/24.csv for the standard split).",
+                                input=True)
     seed: int = opt(0, "Seed of every stage.")
+
+    def env_config(self, limit: int, split: str) -> EnvConfig:
+        return EnvConfig(env=self.env, env_option=list(self.env_option), limit=limit,
+                         split=split)
 
 
 Say = Callable[[str], None]
@@ -41,6 +49,7 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
     """Run or resume the demo; returns the evaluation rows."""
     from armap.evaluate import EvalConfig, evaluate
     from armap.explore import ExploreConfig, explore
+    from armap.policy import AgentConfig
     from armap.reward.config import RewardTrainConfig
     from armap.reward.train import train
     from armap.synth import SynthConfig, synthesize
@@ -58,21 +67,21 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
 
     with RunDir(root).running("demo", config, seed=config.seed) as summary:
         summary["timings"] = timings
+        agent = AgentConfig(policy=config.policy)
         explored = stage(
-            "explore", f"the {config.policy} policy plays {config.explore_tasks} train puzzles "
-            f"x {config.explore_samples} episodes",
-            lambda: explore(ExploreConfig(policy=config.policy, limit=config.explore_tasks,
-                                          samples=config.explore_samples,
-                                          puzzles=config.puzzles, seed=config.seed),
-                            root / "explore"))
-        say(f"   {explored['solved']} of {explored['trajectories']} episodes solved")
+            "explore", f"the {config.policy} policy plays {config.explore_tasks} {config.env} "
+            f"train tasks x {config.explore_samples} episodes",
+            lambda: explore(ExploreConfig(env=config.env_config(config.explore_tasks, "train"),
+                                          agent=agent, samples=config.explore_samples,
+                                          seed=config.seed), root / "explore"))
+        say(f"   {explored['solved']} of {explored['trajectories']} episodes solved, mean "
+            f"score {explored['mean_score']}")
+        synth_config = SynthConfig(env=config.env_config(None, "train"), count=config.triplets,
+                                   seed=config.seed,
+                                   trajectories=str(root / "explore" / "trajectories.jsonl"))
         synth = stage(
-            "synthesize", f"{config.triplets} verified triplets (rules + explorer episodes)",
-            lambda: synthesize(SynthConfig(count=config.triplets, puzzles=config.puzzles,
-                                           seed=config.seed,
-                                           trajectories=str(root / "explore" /
-                                                            "trajectories.jsonl")),
-                               root / "synthesize"))
+            "synthesize", f"{config.triplets} triplets ({synth_config.strategy_id} + the "
+            "explorer's episodes)", lambda: synthesize(synth_config, root / "synthesize"))
         say(f"   negative types: {synth['negative_types']}")
         trained = stage(
             "train", f"MiniLM reward model, {config.train_minutes:g} minute budget",
@@ -80,11 +89,11 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
                                                          seed=config.seed),
                                 root / "synthesize" / "triplets.jsonl", root / "train"))
         say(f"   held-out pairwise accuracy: {trained.get('val_accuracy')}")
-        eval_config = EvalConfig(limit=config.eval_tasks, budget=config.budget,
-                                 rm=str(root / "train" / "checkpoint"), policy=config.policy,
-                                 puzzles=config.puzzles, seed=config.seed)
+        eval_config = EvalConfig(env=config.env_config(config.eval_tasks, "test"), agent=agent,
+                                 budget=config.budget, rm=str(root / "train" / "checkpoint"),
+                                 seed=config.seed)
         evaluated = stage(
-            "eval", f"5 methods on {config.eval_tasks} test puzzles, budget {config.budget}",
+            "eval", f"5 methods on {config.eval_tasks} test tasks, budget {config.budget}",
             lambda: evaluate(eval_config, root / "eval"))
         summary["methods"] = evaluated["methods"]
         say("\n" + (root / "eval" / "report.md").read_text())

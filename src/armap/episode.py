@@ -34,8 +34,10 @@ def rollout(
     done or ``max_steps`` (default ``env.max_steps``) steps were taken in all. Without a policy
     only the prefix is played.
 
-    An exception from the policy or the env ends the episode with `EndReason.ERROR` and the
-    error text; the steps taken so far are kept. ``KeyboardInterrupt`` propagates.
+    At the end the env's ground-truth score goes into ``env_score`` and its episode facts
+    (`Env.info`) into ``info``. An exception from the policy or the env ends the episode with
+    `EndReason.ERROR` and the error text; the steps taken so far are kept.
+    ``KeyboardInterrupt`` propagates.
     """
     limit = env.max_steps if max_steps is None else max_steps
     started = time.perf_counter()
@@ -62,6 +64,7 @@ def rollout(
             trajectory.steps.append(Step(proposal.action, proposal.thought, observation))
         trajectory.end = EndReason.FINISHED if done else EndReason.STEP_LIMIT
         trajectory.env_score = env.score()
+        trajectory.info = env.info()
     except Exception as e:  # recorded, never lost: the runner writes the partial episode
         trajectory.end = EndReason.ERROR
         trajectory.error = redact(f"{type(e).__name__}: {e}")

@@ -20,17 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from armap.config import check_choice, opt
-from armap.envs import make
+from armap.envs.spec import EnvConfig
 from armap.errors import ConfigError
-from armap.explore import ExploreConfig, build_policy, check_limit
 from armap.jsonl import read_jsonl
-from armap.llm import LLMConfig
 from armap.planning import MCTSConfig, PlanContext, ReflexionConfig, SamplingConfig, planners
 from armap.planning.base import RESULT_SCHEMA_VERSION
+from armap.policy import AgentConfig, build_policy
 from armap.redact import redact
 from armap.reward.target import RewardTarget, TargetConfig
 from armap.rundir import RunDir
-from armap.runner import Episode, RunnerConfig, make_episodes, run_episodes
+from armap.runner import Episode, RunnerConfig, ThreadEnvs, make_episodes, run_episodes
 from armap.types import Cost
 
 log = logging.getLogger(__name__)
@@ -43,37 +42,25 @@ NEEDS_RM = ("best_of_n", "reflexion", "mcts")
 class EvalConfig:
     """What `armap eval` runs."""
 
-    env: str = opt("game24", "Environment id.")
-    split: str = opt("test", "Task split to evaluate.")
-    limit: int | None = opt(None, "Evaluate only the first N tasks.", volatile=True)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
     methods: str = opt(",".join(METHODS), "Comma-separated methods: " + ", ".join(METHODS))
     budget: int = opt(10, "Complete trajectories per task for sampling, best_of_n, reflexion "
                       "(attempts) and mcts; greedy always uses one.")
     rm: str = opt("oracle", "Reward model: a checkpoint directory from `armap train`, or "
                   "oracle (ground truth; an upper bound, not a method).", input=True)
-    policy: str = opt("llm", "Who acts: llm or random.")
-    slip: float = opt(0.0, "Random policy: probability that a proposal repeats the previous "
-                      "action (a wasted step).")
-    prompt_mode: str = opt("auto", "Prompt pack mode: free, choice or auto.")
-    puzzles: str | None = opt(None, "Game of 24: the ranked puzzle CSV (standard test split).",
-                              input=True)
-    max_steps: int | None = opt(None, "Step budget per episode (default: the env's).")
     seed: int = opt(0, "Base seed (per-task seeds derive from it).")
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     reflexion: ReflexionConfig = field(default_factory=ReflexionConfig)
     mcts: MCTSConfig = field(default_factory=MCTSConfig)
     target: TargetConfig = field(default_factory=TargetConfig)
-    llm: LLMConfig = field(default_factory=LLMConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
 
     def __post_init__(self) -> None:
-        check_choice("split", self.split, ("train", "test"))
-        check_choice("policy", self.policy, ("llm", "random"))
         if not self.method_list:
             raise ConfigError(f"methods is empty: give one or more of {', '.join(METHODS)}")
         for m in self.method_list:
             check_choice("method", m, METHODS)
-        check_limit(self.limit)
         if self.budget < 1:
             raise ConfigError("budget must be at least 1")
 
@@ -81,10 +68,9 @@ class EvalConfig:
     def method_list(self) -> list[str]:
         return [m.strip() for m in self.methods.split(",") if m.strip()]
 
-    def explore_config(self) -> ExploreConfig:
-        return ExploreConfig(env=self.env, policy=self.policy, slip=self.slip,
-                             prompt_mode=self.prompt_mode,
-                             puzzles=self.puzzles, llm=self.llm)
+    @property
+    def split(self) -> str:
+        return self.env.resolved_split("test")
 
 
 @dataclass(frozen=True)
@@ -132,25 +118,25 @@ def evaluate(config: EvalConfig, run_dir: str | Path, *, policy: Any = None,
     run = RunDir(run_dir)
     started = time.perf_counter()
     with run.running("eval", config, seed=config.seed) as summary:
+        summary["env"] = config.env.spec()
         methods = config.method_list
-        with make(config.env, **config.explore_config().env_kwargs()) as probe:
-            tasks = probe.tasks(config.split)[: config.limit]
-            policy = policy or build_policy(config.explore_config(), probe)
+        with config.env.make() as probe:
+            tasks = config.env.tasks(probe, "test")
+        policy = policy or build_policy(config.agent, config.env.family,
+                                        config.env.env_class.parse_action)
         reward = _LockedReward(reward or load_reward(config.rm))
         target = RewardTarget(reward, config.target)
-        local = threading.local()
-
-        def work(unit: _Unit) -> list[dict[str, Any]]:
-            if not hasattr(local, "env"):
-                local.env = make(config.env, **config.explore_config().env_kwargs())
-            return _run_unit(unit.method, unit.episode.task, local.env, policy, target,
-                             config, unit.episode.seed, methods)
-
         items = [_Unit(m, e) for m in _units(methods)
                  for e in make_episodes(tasks, 1, config.seed)]
-        run_episodes(items, work, run.file(RESULTS), key=result_key,
-                     executor=config.runner.executor(), desc="eval",
-                     failures=config.runner.failures(result_failed))
+        with ThreadEnvs(config.env.make) as envs:
+
+            def work(unit: _Unit) -> list[dict[str, Any]]:
+                return _run_unit(unit.method, unit.episode.task, envs.get(), policy, target,
+                                 config, unit.episode.seed, methods)
+
+            run_episodes(items, work, run.file(RESULTS), key=result_key,
+                         executor=config.runner.executor(), desc="eval",
+                         failures=config.runner.failures(result_failed))
         summary["methods"] = write_report(run.path, config)
         summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
@@ -169,7 +155,7 @@ def result_failed(record: dict[str, Any]) -> bool:
 def _run_unit(unit: str, task: Any, env: Any, policy: Any, target: RewardTarget,
               config: EvalConfig, seed: int, methods: Sequence[str]) -> list[dict[str, Any]]:
     planner = _planner(unit, config)
-    ctx = PlanContext(task, env, policy, target, seed=seed, max_steps=config.max_steps)
+    ctx = PlanContext(task, env, policy, target, seed=seed, max_steps=config.env.max_steps)
     budget = 1 if unit == "greedy" else config.budget
     try:
         result = planner.solve(ctx, budget)
@@ -275,9 +261,10 @@ def write_report(run_dir: Path, config: EvalConfig) -> list[dict[str, Any]]:
     results = load_results(run_dir / RESULTS)
     rows = method_rows(results)
     lines = [
-        f"# armap eval: {config.env}, split {config.split}",
+        f"# armap eval: {config.env.id}, split {config.split}",
         "",
-        f"Policy: {config.policy} ({config.llm.llm}:{config.llm.model}), reward model: "
+        f"Policy: {config.agent.policy} ({config.agent.llm.llm}:{config.agent.llm.model}), "
+        f"reward model: "
         f"{config.rm}, budget: {config.budget} complete trajectories per task "
         "(greedy: 1), tasks: "
         f"{max((r['tasks'] for r in rows), default=0)}.",
@@ -323,7 +310,7 @@ def _plot(path: Path, results: dict[tuple[str, str], dict[str, Any]], config: Ev
         ax.axhline(statistics.fmean(greedy), linestyle="--", color="grey", label="greedy")
     ax.set_xlabel("budget (complete trajectories)")
     ax.set_ylabel("mean ground-truth score")
-    ax.set_title(f"{config.env} {config.split}: score against budget")
+    ax.set_title(f"{config.env.id} {config.split}: score against budget")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -15,10 +15,13 @@ import math
 import random
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from armap.config import check_choice
+from armap.config import check_choice, opt
+from armap.errors import ConfigError
+from armap.llm import EMBEDDED_MODEL, LLMConfig, make_llm
 from armap.llm.base import LLM, Message, SupportsRanking, completion_cost
 from armap.prompts import PromptPack
 from armap.types import Cost, Step, Trajectory
@@ -28,6 +31,42 @@ RANK_CACHE_SIZE = 4096
 """Rankings kept per policy: the same prompt and candidates are never scored twice."""
 REFLECTION = PromptPack.from_file(Path(__file__).parent / "prompts" / "reflect.txt")
 PROMPT_MODES: tuple[str, ...] = ("free", "choice")
+
+
+@dataclass
+class AgentConfig:
+    """Who acts: the policy, and the LLM behind it."""
+
+    policy: str = opt("llm", "Who acts: llm (an LLM with the env's prompt pack) or random "
+                      "(uniform over the env's valid actions).")
+    slip: float = opt(0.0, "Random policy: probability that a proposal repeats the previous "
+                      "action (a realistic wasted step), so episodes vary in length.")
+    prompt_mode: str = opt("auto", "Prompt pack mode: free (the LLM writes the action), "
+                           "choice (the prompt lists valid actions) or auto (choice for the "
+                           "embedded model, free otherwise).")
+    llm: LLMConfig = field(default_factory=LLMConfig)
+
+    def __post_init__(self) -> None:
+        check_choice("policy", self.policy, ("llm", "random"))
+        check_choice("prompt_mode", self.prompt_mode, ("auto", *PROMPT_MODES))
+        if not 0.0 <= self.slip < 1.0:
+            raise ConfigError(f"slip must be in [0, 1), not {self.slip}")
+
+    def resolved_prompt_mode(self) -> str:
+        if self.prompt_mode != "auto":
+            return self.prompt_mode
+        return "choice" if self.llm.llm == "local" and self.llm.model == EMBEDDED_MODEL else "free"
+
+
+def build_policy(agent: AgentConfig, env_family: str,
+                 parse_action: Callable[[str], str | None]) -> Policy:
+    """The policy ``agent`` describes for an environment family (its prompt pack) and the
+    env's action parser (`Env.parse_action`)."""
+    if agent.policy == "random":
+        return RandomPolicy(slip=agent.slip)
+    mode = agent.resolved_prompt_mode()
+    return LLMPolicy(make_llm(agent.llm), PromptPack.load(env_family, mode), parse_action,
+                     mode=mode, max_tokens=agent.llm.max_tokens)  # type: ignore[arg-type]
 
 
 class Policy(Protocol):

@@ -66,8 +66,9 @@ class Registry(Generic[T]):
         _split(id)
         self._specs[id] = Spec(id, entry_point, kwargs)
 
-    def ids(self) -> list[str]:
-        return sorted(self._specs)
+    def ids(self, *, ordered: bool = False) -> list[str]:
+        """Registered ids, sorted (or in registration order with ``ordered``)."""
+        return list(self._specs) if ordered else sorted(self._specs)
 
     def spec(self, id: str) -> Spec:
         """The spec for ``id``; a bare name gives its latest version."""

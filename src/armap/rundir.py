@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from armap.config import content_hash, input_paths, resume_relevant
+from armap.config import config_diff, content_hash, input_paths, resume_relevant
 from armap.errors import RunDirError
 from armap.redact import redact_value
 
@@ -79,11 +79,10 @@ class RunDir:
         manifest: dict[str, Any] | None = None
         if self.manifest_path.exists():
             manifest = self.read_manifest()
-            old = manifest.get("resume_key") or {}
-            diff = sorted(k for k in set(old) | set(key) if old.get(k) != key.get(k))
+            diff = config_diff(manifest.get("resume_key") or {}, key)
             if manifest.get("verb") != verb or diff:
                 if self.has_records():
-                    raise self._mismatch(manifest, verb, diff, old, all_inputs)
+                    raise self._mismatch(manifest, verb, diff)
                 manifest = None  # nothing was written: the corrected command starts afresh
         resumed = manifest is not None
         if manifest is None:
@@ -107,16 +106,13 @@ class RunDir:
         self._write(manifest)
         return resumed
 
-    def _mismatch(self, manifest: dict[str, Any], verb: str, diff: list[str],
-                  old: dict[str, Any], inputs: dict[str, str]) -> RunDirError:
+    def _mismatch(self, manifest: dict[str, Any], verb: str, diff: list[str]) -> RunDirError:
         if manifest.get("verb") != verb:
             return RunDirError(f"{self.path} holds an 'armap {manifest.get('verb')}' run; "
                                f"use another --run-dir for 'armap {verb}'")
-        changed = [f"{k} (its content changed)" if k in inputs and isinstance(old.get(k), dict)
-                   and "sha256" in old[k] else k for k in diff]
         return RunDirError(
             f"{self.path} was started with a different config (differs in: "
-            f"{', '.join(changed)}); resume with the same options and inputs or use a new "
+            f"{', '.join(diff)}); resume with the same options and inputs or use a new "
             "--run-dir")
 
     @contextmanager

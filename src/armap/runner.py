@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -92,6 +93,41 @@ class ThreadExecutor:
             if not clean:
                 cancel.CANCELLED.set()
             pool.shutdown(wait=clean, cancel_futures=True)
+
+
+class ThreadEnvs:
+    """One environment per worker thread, made on first use and all closed at the end (an
+    env may own a process, e.g. ScienceWorld's JVM)."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self.factory = factory
+        self._local = threading.local()
+        self._made: list[Any] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        """This thread's environment."""
+        env = getattr(self._local, "env", None)
+        if env is None:
+            env = self._local.env = self.factory()
+            with self._lock:
+                self._made.append(env)
+        return env
+
+    def close(self) -> None:
+        with self._lock:
+            made, self._made = self._made, []
+        for env in made:
+            try:
+                env.close()
+            except Exception as e:  # closing one must not keep the others open
+                log.warning("closing %r failed: %s", env, e)
+
+    def __enter__(self) -> ThreadEnvs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def latest_records(path: Path, key: Callable[[dict[str, Any]], str]) -> dict[str, dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from functools import cache
+from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
@@ -111,6 +112,8 @@ class Trajectory:
         error: The error text when ``end`` is `EndReason.ERROR`.
         env_score: Ground-truth score from `Env.score` (evaluation only, never a model input).
         cost: Resources used to produce this trajectory.
+        info: Facts the environment reported about the episode (`Env.info`: e.g. the price
+            paid), never the score.
         meta: Free-form provenance: policy, sampling parameters, seed, sample index.
     """
 
@@ -121,6 +124,7 @@ class Trajectory:
     error: str | None = None
     env_score: float | None = None
     cost: Cost = field(default_factory=Cost)
+    info: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -137,6 +141,7 @@ class Trajectory:
             "error": self.error,
             "env_score": self.env_score,
             "cost": self.cost.to_dict(),
+            "info": self.info,
             "meta": self.meta,
         }
 
@@ -156,8 +161,73 @@ class Trajectory:
             error=fields_.get("error"),
             env_score=fields_.get("env_score"),
             cost=Cost.from_dict(data.get("cost", {})),
+            info=dict(fields_.get("info", {})),
             meta=dict(fields_.get("meta", {})),
         )
+
+
+@dataclass
+class Triplet:
+    """One preference pair for ``instruction``: the training data of the reward model.
+
+    Attributes:
+        task_id: The task both trajectories attempted (used to keep splits apart).
+        env: Environment family.
+        instruction: The (possibly relabeled) instruction the reward model is given.
+        positive: A trajectory that achieves the instruction.
+        negative: A trajectory that does not (or achieves it less well).
+        source: How it was made: ``strategy``, ``positive`` (its origin), ``negative_type``,
+            ``model`` (the generating LLM, if any).
+    """
+
+    task_id: str
+    env: str
+    instruction: str
+    positive: Trajectory
+    negative: Trajectory
+    source: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def negative_type(self) -> str:
+        return str(self.source.get("negative_type", "unknown"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "task_id": self.task_id,
+            "env": self.env,
+            "instruction": self.instruction,
+            "positive": self.positive.to_dict(),
+            "negative": self.negative.to_dict(),
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Triplet:
+        check_schema_version(data, "triplet")
+        known = _known(cls, {k: v for k, v in data.items() if k not in ("positive", "negative")})
+        return cls(
+            task_id=data["task_id"],
+            env=data["env"],
+            instruction=data["instruction"],
+            positive=Trajectory.from_dict(data["positive"]),
+            negative=Trajectory.from_dict(data["negative"]),
+            source=dict(known.get("source", {})),
+        )
+
+
+def read_trajectories(path: str | Path) -> list[Trajectory]:
+    """Every trajectory of a JSON Lines file; a bad line is a `CorruptRecordError` naming it."""
+    from armap.jsonl import read_records
+
+    return list(read_records(path, Trajectory.from_dict, "trajectory"))
+
+
+def read_triplets(path: str | Path) -> list[Triplet]:
+    """Every triplet of a JSON Lines file; a bad line is a `CorruptRecordError` naming it."""
+    from armap.jsonl import read_records
+
+    return list(read_records(path, Triplet.from_dict, "triplet"))
 
 
 def check_schema_version(data: dict[str, Any], kind: str) -> None:

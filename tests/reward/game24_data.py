@@ -4,8 +4,8 @@ import itertools
 from functools import cache
 
 from armap.envs.game24.env import Game24Env
-from armap.synth.base import Triplet
 from armap.synth.game24 import Game24Rules
+from armap.types import Triplet
 
 
 @cache

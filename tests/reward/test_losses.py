@@ -15,8 +15,7 @@ from armap.reward.train import (
     pointwise_loss,
     split_by_task,
 )
-from armap.synth.base import Triplet
-from armap.types import Task, Trajectory
+from armap.types import Task, Trajectory, Triplet
 
 
 def _sig(x: float) -> float:

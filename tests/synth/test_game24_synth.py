@@ -6,11 +6,14 @@ import pytest
 
 from armap.envs.game24 import arith
 from armap.envs.game24.env import Game24Env
-from armap.explore import ExploreConfig, explore
+from armap.explore import explore
 from armap.llm.scripted import ScriptedLLM
-from armap.synth import SynthConfig, excluded_task_ids, read_triplets, synthesize
+from armap.synth import SynthConfig, reserved_task_ids, synthesize
 from armap.synth.game24 import NEGATIVE_TYPES, Game24Rules, classify_failure
 from armap.synth.game24_llm import Game24LLMSynth
+from armap.types import read_triplets
+
+from ..configs import game24, random_explore
 
 CSV = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "game24" / "24.csv"
 
@@ -46,11 +49,11 @@ def test_same_seed_same_triplets():
 
 def test_training_triplets_never_use_a_test_puzzle(tmp_path):
     puzzles = str(CSV) if CSV.exists() else None
-    config = SynthConfig(count=400, puzzles=puzzles)
+    config = SynthConfig(env=game24(puzzles=puzzles), count=400)
     stats = synthesize(config, tmp_path)
     triplets = read_triplets(tmp_path / "triplets.jsonl")
     assert stats["triplets"] == len(triplets) == 400
-    banned = excluded_task_ids(config)
+    banned = reserved_task_ids(config)
     assert len(banned) >= 100
     assert not {t.task_id for t in triplets} & banned
     if puzzles:
@@ -59,7 +62,7 @@ def test_training_triplets_never_use_a_test_puzzle(tmp_path):
 
 
 def test_explorer_trajectories_become_triplets(tmp_path):
-    explore(ExploreConfig(policy="random", limit=40, samples=4), tmp_path / "explore")
+    explore(random_explore(40, samples=4), tmp_path / "explore")
     stats = synthesize(SynthConfig(count=60, trajectories=str(tmp_path / "explore" /
                                                               "trajectories.jsonl")),
                        tmp_path / "synth")

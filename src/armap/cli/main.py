@@ -124,6 +124,22 @@ config_command(app, "demo", DemoConfig, _demo, extra=[DEMO_DIR],
                help="The whole loop, small and offline: explore, synthesize, train, evaluate.")
 
 
+@app.command("envs")
+def _envs(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the environments with their splits, default step budget and options."""
+    from armap.envs.spec import describe_envs
+
+    described = describe_envs()
+    if as_json:
+        typer.echo(json.dumps(described, indent=2, default=str))
+        return
+    for env in described:
+        typer.echo(f"{env['id']}: {env['summary']}")
+        typer.echo(f"  splits: {', '.join(env['splits'])}; step budget: {env['max_steps']}")
+        for option in env["options"]:
+            typer.echo(f"  --env-option {option['name']}=...  (default: {option['default']!r})")
+
+
 def main() -> None:
     """Entry point: a user error prints one line (exit 2), any other failure one line (exit 1);
     ``--log-level DEBUG`` shows the traceback."""

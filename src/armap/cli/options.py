@@ -118,18 +118,36 @@ def exit_interrupted() -> NoReturn:
     raise typer.Exit(130)
 
 
-def _nest(flat: dict[str, Any], leaves: list[tuple[tuple[str, ...], Any, Any]]) -> dict[str, Any]:
-    """Accept both nested ({"llm": {"model": ..}}) and flat ({"model": ..}) config files."""
-    by_leaf = {p[-1]: p for p, _, _ in leaves}
+def _nest(given: dict[str, Any], leaves: list[tuple[tuple[str, ...], Any, Any]],
+          group: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A config file's values at their paths in the config. Accepts flat files
+    (``{"model": ..}``), nested ones (``{"agent": {"llm": {"model": ..}}}``) and any mix;
+    a group may be named by its last part (``{"llm": {"model": ..}}``). Unknown names are kept
+    for `from_dict` to report."""
+    inside = [p for p, _, _ in leaves if p[:len(group)] == group]
     out: dict[str, Any] = {}
-    for key, value in flat.items():
-        if isinstance(value, dict):
-            for sub, v in value.items():
-                _set(out, (key, sub), v)
-        elif key in by_leaf:
-            _set(out, by_leaf[key], value)
+    for key, value in given.items():
+        leaf = [p for p in inside if p[-1] == key]
+        sub = sorted({p[:i + 1] for p in inside for i in range(len(group), len(p) - 1)
+                      if p[i] == key}, key=len)
+        if isinstance(value, dict) and sub:
+            for path, v in _flatten(_nest(value, leaves, sub[0])):
+                _set(out, path, v)
+        elif leaf:
+            _set(out, leaf[0], value)
         else:
-            out[key] = value  # from_dict reports the unknown key
+            _set(out, (*group, key), value)  # from_dict reports the unknown key
+    return out
+
+
+def _flatten(d: dict[str, Any], prefix: tuple[str, ...] = ()
+             ) -> list[tuple[tuple[str, ...], Any]]:
+    out: list[tuple[tuple[str, ...], Any]] = []
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out += _flatten(v, (*prefix, k))
+        else:
+            out.append(((*prefix, k), v))
     return out
 
 

@@ -39,6 +39,8 @@ class Env(ABC):
     id: str = "env"
     max_steps: int = 10
     """Default step budget for an episode of this env (callers may override)."""
+    splits: tuple[str, ...] = ("train", "test")
+    """The task splits `tasks` accepts; synthesis draws only from ``train``."""
 
     def __init__(self) -> None:
         self._task: Task | None = None
@@ -49,7 +51,7 @@ class Env(ABC):
     # -- to implement -------------------------------------------------------------------
     @abstractmethod
     def tasks(self, split: str) -> list[Task]:
-        """The tasks of ``split`` (``"train"`` or ``"test"``), in a fixed order."""
+        """The tasks of ``split`` (one of `splits`), in a fixed order."""
 
     @abstractmethod
     def _reset(self, task: Task) -> str: ...
@@ -60,6 +62,16 @@ class Env(ABC):
     @abstractmethod
     def score(self) -> float:
         """Ground-truth score of the current episode in [0, 1]."""
+
+    def info(self) -> dict[str, Any]:
+        """Facts about the current episode for reward targets and reports (e.g. the price
+        paid and the price cap); never the score. The rollout stores it in the trajectory."""
+        return {}
+
+    def reserved_task_ids(self) -> set[str]:
+        """Ids of the tasks training data must never use: by default every task outside the
+        ``train`` split."""
+        return {t.id for split in self.splits if split != "train" for t in self.tasks(split)}
 
     def valid_actions(self) -> list[str] | None:
         """The actions that make sense now, or None when the env cannot list them."""

@@ -34,7 +34,8 @@ class MCTSConfig:
     exploration_weight: float = opt(6.36, "UCT exploration constant c (on raw reward scores).")
     discount: float = opt(0.9, "Discount gamma applied per step between a node and the end.")
     expansion_width: int = opt(10, "Candidate actions asked of the policy per expansion (k).")
-    horizon: int = opt(10, "Deepest tree node, in actions; rollouts finish the episode.")
+    horizon: int = opt(10, "Deepest tree node, in actions (at most the episode's step "
+                       "budget); rollouts finish the episode.")
     expansion_temperature: float = opt(1.0, "Policy temperature when proposing candidates.")
     rollout_temperature: float = opt(0.7, "Policy temperature of the rollouts.")
     q_value: str = opt("max", "Node value used by UCT: max (best return below) or mean.")
@@ -118,6 +119,8 @@ class _Search:
         self.proposal_calls = 0
         self.proposal_hits = 0
         self.candidates: list[Candidate] = []
+        step_limit = ctx.max_steps if ctx.max_steps is not None else ctx.env.max_steps
+        self.horizon = min(config.horizon, step_limit)  # deeper nodes could not be completed
         first = ctx.env.reset(ctx.task)
         self.initial_observation = first
         self.root = self._node(None, None, done=False)
@@ -142,7 +145,7 @@ class _Search:
     def _select(self) -> list[_Node]:
         node = self.root
         path = [node]
-        while not node.done and node.depth < self.config.horizon:
+        while not node.done and node.depth < self.horizon:
             if node.untried is None:
                 node.untried = self._propose(node)
             if node.untried:
@@ -202,7 +205,7 @@ class _Search:
                                       meta={"iteration": self.iterations})
         [candidate] = self.ctx.candidates([trajectory])
         self.candidates.append(candidate)
-        if leaf.done or leaf.depth >= self.config.horizon:
+        if leaf.done or leaf.depth >= self.horizon:
             leaf.exhausted = True  # a finished prefix has only this one completion
         return candidate.score, len(trajectory.steps)
 

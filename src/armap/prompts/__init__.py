@@ -7,6 +7,11 @@ use ``$name`` placeholders (`string.Template`): ``$instruction``, ``$initial_obs
 ``$observation`` (the latest one), ``$history`` (the rendered steps), ``$candidates`` (the
 candidates section, empty when no actions are listed, e.g. when a local model ranks them by
 likelihood instead) and ``$reflections`` (lessons from earlier attempts).
+
+Long episodes are kept within a small model's context: the history shows at most
+`MAX_HISTORY_STEPS` latest steps (older ones are counted, not shown), each past observation is
+cut at `armap.text.MAX_OBSERVATION_CHARS` characters, and the latest observation (the page the
+agent acts on) at `MAX_LATEST_CHARS`.
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ from string import Template
 
 from armap.errors import ConfigError
 from armap.llm.base import Message
+from armap.text import MAX_OBSERVATION_CHARS, cap
 from armap.types import Trajectory
 
+MAX_HISTORY_STEPS = 8
+MAX_LATEST_CHARS = 4 * MAX_OBSERVATION_CHARS
 _SECTION = re.compile(r"^### (system|user|step|candidates)\s*$", re.MULTILINE)
 
 
@@ -63,13 +71,17 @@ class PromptPack:
         reflections: list[str] | None = None,
     ) -> list[Message]:
         """Chat messages asking for the next action after ``context``."""
-        steps = [Template(self.step).safe_substitute(action=s.action, observation=s.observation)
-                 for s in context.steps]
+        shown = context.steps[-MAX_HISTORY_STEPS:]
+        steps = [Template(self.step).safe_substitute(action=s.action,
+                                                     observation=cap(s.observation))
+                 for s in shown]
+        if len(shown) < len(context.steps):
+            steps.insert(0, f"[{len(context.steps) - len(shown)} earlier steps omitted]")
         latest = context.steps[-1].observation if context.steps else context.initial_observation
         values = {
             "instruction": context.task.instruction,
-            "initial_observation": context.initial_observation,
-            "observation": latest,
+            "initial_observation": cap(context.initial_observation, MAX_LATEST_CHARS),
+            "observation": cap(latest, MAX_LATEST_CHARS),
             "history": "\n".join(steps) if steps else "(none yet)",
             "candidates": Template(self.candidates).safe_substitute(
                 list="\n".join(candidates)) if candidates else "",

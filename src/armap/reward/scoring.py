@@ -14,8 +14,7 @@ from armap.config import opt
 from armap.errors import ConfigError
 from armap.jsonl import JsonlWriter, read_jsonl, read_records
 from armap.reward.base import RewardModel
-from armap.synth.base import Triplet
-from armap.types import Trajectory
+from armap.types import Trajectory, Triplet
 
 BATCH = 64
 

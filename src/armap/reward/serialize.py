@@ -15,32 +15,25 @@ the input.
 Truncation rule (when a token budget is given): the instruction is always kept; then as many of
 the *latest* steps as fit; older steps, and the initial observation before them, are replaced by
 a marker line ``[k earlier steps omitted]``. An instruction that alone exceeds the budget is cut
-at its end. Each observation is also capped at `MAX_OBSERVATION_CHARS` characters so that one
-long page (a WebShop search result) cannot crowd out the rest.
+at its end. Each observation is also capped at `armap.text.MAX_OBSERVATION_CHARS` characters so
+that one long page (a WebShop search result) cannot crowd out the rest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from armap.text import cap
 from armap.types import Step, Trajectory
 
 SERIALIZER_VERSION = 1
 """Recorded in reward-model checkpoints; a model is only valid with the serializer it saw."""
-MAX_OBSERVATION_CHARS = 1_000
 
 CountTokens = Callable[[str], int]
 
 
-def _cap(text: str) -> str:
-    text = text.strip()
-    if len(text) <= MAX_OBSERVATION_CHARS:
-        return text
-    return text[:MAX_OBSERVATION_CHARS] + " [...]"
-
-
 def step_lines(step: Step) -> str:
-    return f"Action: {step.action.strip()}\nObservation: {_cap(step.observation)}"
+    return f"Action: {step.action.strip()}\nObservation: {cap(step.observation)}"
 
 
 def serialize(
@@ -61,7 +54,7 @@ def serialize(
     else:
         steps, first = list(trajectory), ""
     head = f"Instruction: {instruction.strip()}"
-    opening = f"Observation: {_cap(first)}" if first else ""
+    opening = f"Observation: {cap(first)}" if first else ""
     body = [step_lines(s) for s in steps]
     full = "\n".join(x for x in [head, opening, *body] if x)
     if max_tokens is None or count_tokens is None or count_tokens(full) <= max_tokens:

@@ -2,6 +2,9 @@
 
 ``total = rm - length_weight * steps - price_weight * price / price_cap``
 
+(price and price cap as the environment reports them in `Trajectory.info`; an episode that
+bought nothing has no price term).
+
 Every planner can optimise a `RewardTarget` instead of the bare reward model, and results keep
 each term (``rm``, ``steps_term``, ``price_term``) next to the total, so "mean steps" or "mean
 price" rows come from the same records. A term that cannot be computed (a missing price) is an
@@ -64,9 +67,10 @@ class RewardTarget:
 
 
 def _price_ratio(t: Trajectory) -> float:
-    price: Any = t.meta.get("price")
-    cap: Any = t.task.spec.get("price_cap")
-    if price is None or not cap:
-        raise ValueError(f"trajectory of task {t.task.id} has no price or price cap; the price "
-                         "term needs an environment that reports them")
-    return float(price) / float(cap)
+    """Price paid over the task's price cap, from the env's episode facts (`Env.info`: keys
+    ``price``, None when nothing was bought, and ``price_cap``)."""
+    if "price" not in t.info or not t.info.get("price_cap"):
+        raise ValueError(f"trajectory of task {t.task.id} has no price or price cap in its "
+                         "info; the price term needs an environment that reports them")
+    price: Any = t.info["price"]
+    return 0.0 if price is None else float(price) / float(t.info["price_cap"])

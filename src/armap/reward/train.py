@@ -44,7 +44,7 @@ from armap.reward.config import RewardTrainConfig
 from armap.reward.model import LearnedRewardModel, pad_batch
 from armap.reward.serialize import serialize
 from armap.rundir import RunDir
-from armap.synth.base import Triplet, read_triplets
+from armap.types import Triplet, read_triplets
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint"

@@ -20,8 +20,8 @@ from functools import lru_cache
 from armap.envs.game24 import arith
 from armap.envs.game24.env import Game24Env, make_task
 from armap.episode import replay
-from armap.synth.base import Triplet
-from armap.types import Task, Trajectory
+from armap.synth.base import SynthContext
+from armap.types import Task, Trajectory, Triplet
 
 NEGATIVE_TYPES: tuple[str, ...] = (
     "wrong_arithmetic",
@@ -126,7 +126,7 @@ class Game24Rules:
     """Rule-based, verified triplets for the puzzles of one split.
 
     Args:
-        tasks: The puzzles to use (never the test split when making training data).
+        tasks: The puzzles to use (never a test split when making training data).
         seed: Makes the stream of triplets reproducible.
         answer_only_share: Share of triplets in the ``answer`` shape (the rest: ``steps``).
     """
@@ -282,11 +282,72 @@ class Game24Rules:
         return [*lines[:i], garbled, *lines[i + 1:], answer]
 
 
+class Game24RulesStrategy:
+    """``game24.rules``: the explorer's episodes paired with solver positives, then the
+    verified rule catalogue (`Game24Rules`) until the count is reached.
+
+    Args:
+        answer_only_share: Share of triplets whose trajectories are a single answer line
+            rather than steps and an answer.
+    """
+
+    name = "game24-rules"
+    pairs_explored = True  # explorer episodes are paired by `explorer_triplets`
+
+    def __init__(self, *, answer_only_share: float = 0.3) -> None:
+        if not 0.0 <= answer_only_share <= 1.0:
+            raise ValueError(f"answer_only_share must be in [0, 1], not {answer_only_share}")
+        self.answer_only_share = answer_only_share
+        self.rules: Game24Rules | None = None
+
+    @property
+    def rejected(self) -> dict[str, int]:
+        return self.rules.rejected if self.rules else {}
+
+    def triplets(self, ctx: SynthContext) -> Iterator[Triplet]:
+        self.rules = Game24Rules(ctx.tasks, seed=ctx.config.seed,
+                                 answer_only_share=self.answer_only_share)
+        yield from explorer_triplets(ctx.explored, self.rules)
+        yield from self.rules.triplets()
+
+
+def explorer_triplets(trajectories: Sequence[Trajectory], rules: Game24Rules) -> list[Triplet]:
+    """Pair each successful explorer episode with a failure of the same task (or a catalogue
+    negative), and each failure with a solver positive (hindsight relabeling is the identity
+    for Game of 24: the puzzle is the instruction)."""
+    by_task: dict[str, list[Trajectory]] = {}
+    for t in trajectories:
+        by_task.setdefault(t.task.id, []).append(t)
+    out = []
+    for attempts in by_task.values():
+        good = [t for t in attempts if t.env_score == 1.0]
+        bad = [t for t in attempts if t.env_score == 0.0]
+        for negative in bad:
+            kind = classify_failure(negative) or "unknown"
+            positive = good[0] if good else None
+            if positive is None:
+                made = rules.make(negative.task, "not_24")
+                positive = made.positive if made else None
+            if positive is not None:
+                out.append(Triplet(negative.task.id, "game24", negative.task.instruction,
+                                   positive, negative,
+                                   {"strategy": "game24-explorer", "negative_type": kind,
+                                    "positive": "explorer" if good else "solver",
+                                    "negative": "explorer", "model": negative.meta.get("policy")}))
+        for positive in good if not bad else []:
+            made = rules.make(positive.task, "not_24")
+            if made is not None:
+                out.append(Triplet(positive.task.id, "game24", positive.task.instruction,
+                                   positive, made.negative,
+                                   {**made.source, "positive": "explorer"}))
+    return out
+
+
 def _replace(values: Sequence[Fraction], old: Fraction, new: Fraction) -> list[Fraction]:
     out = list(values)
     out[out.index(old)] = new
     return sorted(out)
 
 
-__all__ = ["NEGATIVE_TYPES", "Game24Rules", "classify_failure", "make_task", "paths_to_24",
-           "render"]
+__all__ = ["NEGATIVE_TYPES", "Game24Rules", "Game24RulesStrategy", "classify_failure",
+           "explorer_triplets", "make_task", "paths_to_24", "render"]

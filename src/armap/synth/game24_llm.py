@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +18,9 @@ from armap.envs.game24 import arith
 from armap.envs.game24.env import Game24Env, make_task
 from armap.episode import replay
 from armap.llm.base import LLM, completion_cost
-from armap.synth.base import Triplet
+from armap.synth.base import SynthContext
 from armap.synth.game24 import NEGATIVE_TYPES, classify_failure
-from armap.types import Cost
+from armap.types import Cost, Task, Triplet
 
 ERROR_DESCRIPTIONS = {
     "wrong_arithmetic": "one step has an arithmetic mistake (for example 7 * 3 = 24), and the "
@@ -139,6 +139,46 @@ class Game24LLMSynth:
                                         max_tokens=self.max_tokens, seed=seed)
         out.cost.add(completion_cost(completions))
         return completions[0].text
+
+
+class Game24LLMStrategy:
+    """``game24.llm``: ``config.count`` LLM attempts (resumable: each is a record in
+    ``attempts.jsonl``), then every verified triplet they made.
+
+    Args:
+        max_tokens: Reply length limit of both prompts.
+    """
+
+    name = "game24-llm"
+    ATTEMPTS = "attempts.jsonl"
+
+    def __init__(self, *, max_tokens: int = 160) -> None:
+        self.max_tokens = max_tokens
+        self.rejected: dict[str, int] = {}
+        self.attempts: int | None = None
+
+    def triplets(self, ctx: SynthContext) -> Iterator[Triplet]:
+        from armap.jsonl import read_jsonl
+        from armap.runner import make_episodes, run_episodes
+
+        assert ctx.make_llm is not None
+        config = ctx.config
+        synth = Game24LLMSynth(ctx.make_llm(), excluded=ctx.reserved,
+                               temperature=config.temperature, max_tokens=self.max_tokens)
+        seeds = [Task(f"attempt-{i}", "game24", "") for i in range(config.count)]
+        path = ctx.run.file(self.ATTEMPTS)
+        run_episodes(make_episodes(seeds, 1, config.seed),
+                     lambda e: synth.attempt(e.key, e.seed).to_dict(), path,
+                     key=lambda r: r["key"], executor=config.runner.executor(),
+                     desc="synthesize (llm)")
+        records = list(read_jsonl(path))
+        self.attempts = len(records)
+        for r in records:
+            if r["rejected"]:
+                self.rejected[r["rejected"]] = self.rejected.get(r["rejected"], 0) + 1
+        for r in records:
+            if r["triplet"]:
+                yield Triplet.from_dict(r["triplet"])
 
 
 def parse_proposal(text: str) -> tuple[tuple[int, ...] | None, str | None]:

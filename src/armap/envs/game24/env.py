@@ -146,6 +146,14 @@ class Game24Env(Env):
     def parse_action(text: str) -> str | None:
         return arith.find_action(text)
 
+    def reserved_task_ids(self) -> set[str]:
+        """Both test splits, the standard one of the CSV and the offline seeded draw, so that
+        training data made with either never holds a puzzle the other evaluates."""
+        ids = {t.id for t in self.tasks("test")}
+        if self.puzzles:
+            ids |= {t.id for t in Game24Env().tasks("test")}
+        return ids
+
     def hidden_strings(self, task: Task) -> list[str]:
         """Texts that would reveal the ground truth if they appeared in an observation."""
         return ["correct", "wrong", "success", "solved", *arith.solve(task.spec["numbers"])[:50]]
