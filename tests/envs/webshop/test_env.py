@@ -208,7 +208,8 @@ def test_make_finds_the_shared_data(real_dir):
 
 
 def test_a_missing_extra_names_the_install_command(tiny_dir, monkeypatch):
-    from armap.envs.webshop import data, env as env_module, reward
+    from armap.envs.webshop import data, reward
+    from armap.envs.webshop import env as env_module
     from armap.errors import MissingDependencyError
 
     monkeypatch.setitem(sys.modules, "bm25s", None)  # import bm25s now raises ImportError

@@ -104,6 +104,9 @@ def test_real_catalog_goals(real_dir):
         'with size: 28" x 28", and price lower than ')
     assert goals[3].instruction_text.startswith(
         "Find me dual band streaming media players with quad core, and price lower than")
+    # with the default price seed, goals 0-19 get the price caps of a logged original run
+    assert [g.price_upper for g in goals[:20]] == [
+        50, 30, 50, 340, 40, 60, 40, 50, 40, 40, 70, 30, 50, 80, 40, 50, 40, 70, 50, 80]
     sizes = {name: sum(1 for g in goals if g.split == name) for name in SPLITS}
     assert sizes == {"test": 500, "validation": 1000, "train": 5410}
     assert len(prices) == 1000
