@@ -17,6 +17,7 @@ from typing import Any
 
 from armap.config import opt
 from armap.envs.spec import EnvConfig
+from armap.policy import explorers
 from armap.rundir import RunDir
 
 
@@ -24,20 +25,36 @@ from armap.rundir import RunDir
 class DemoConfig:
     """Sizes of the demo's stages (the defaults take about 14 minutes on 2 CPU cores)."""
 
-    explore_tasks: int = opt(8, "Train tasks the policy explores.")
-    explore_samples: int = opt(2, "Episodes per explored puzzle.")
+    explore_tasks: int | None = opt(None, "Train tasks explored (default: 8 when the LLM "
+                                    "explores, 300 when an environment's own explorer does).")
+    explore_samples: int = opt(2, "Episodes per explored task.")
     triplets: int = opt(3000, "Rule-based triplets synthesized for training.")
     train_minutes: float = opt(5.0, "Reward-model training budget in minutes.")
     eval_tasks: int = opt(10, "Test tasks evaluated.")
     budget: int = opt(4, "Complete trajectories per task for each planner.")
-    policy: str = opt("llm", "Policy for exploration and evaluation: llm or random.")
+    policy: str = opt("llm", "Policy evaluated by the planners: llm or random.")
+    explore_policy: str = opt("auto", "Explorer: llm, random, an environment's own explorer "
+                              "(webshop: heuristic), or auto (the environment's heuristic "
+                              "explorer if it has one, else the evaluated policy).")
     env: str = opt("game24", "Environment: game24 or webshop (`armap envs` lists them).")
     env_option: list[str] = opt([], "Environment option KEY=VALUE, repeatable (e.g. "
                                 "puzzles=../shared/data/game24/24.csv for the standard split).",
                                 input=True)
     seed: int = opt(0, "Seed of every stage.")
 
-    def env_config(self, limit: int, split: str) -> EnvConfig:
+    def resolved_explore_policy(self) -> str:
+        if self.explore_policy != "auto":
+            return self.explore_policy
+        family = EnvConfig(env=self.env).family
+        own = [i.split(".", 1)[1] for i in explorers.ids() if i.startswith(family + ".")]
+        return "heuristic" if "heuristic" in own else self.policy
+
+    def resolved_explore_tasks(self) -> int:
+        if self.explore_tasks is not None:
+            return self.explore_tasks
+        return 8 if self.resolved_explore_policy() in ("llm", "random") else 300
+
+    def env_config(self, limit: int | None, split: str) -> EnvConfig:
         return EnvConfig(env=self.env, env_option=list(self.env_option), limit=limit,
                          split=split)
 
@@ -68,11 +85,13 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
     with RunDir(root).running("demo", config, seed=config.seed) as summary:
         summary["timings"] = timings
         agent = AgentConfig(policy=config.policy)
+        explorer = AgentConfig(policy=config.resolved_explore_policy())
+        tasks = config.resolved_explore_tasks()
         explored = stage(
-            "explore", f"the {config.policy} policy plays {config.explore_tasks} {config.env} "
+            "explore", f"the {explorer.policy} policy plays {tasks} {config.env} "
             f"train tasks x {config.explore_samples} episodes",
-            lambda: explore(ExploreConfig(env=config.env_config(config.explore_tasks, "train"),
-                                          agent=agent, samples=config.explore_samples,
+            lambda: explore(ExploreConfig(env=config.env_config(tasks, "train"),
+                                          agent=explorer, samples=config.explore_samples,
                                           seed=config.seed), root / "explore"))
         say(f"   {explored['solved']} of {explored['trajectories']} episodes solved, mean "
             f"score {explored['mean_score']}")

@@ -24,6 +24,7 @@ from armap.errors import ConfigError
 from armap.llm import EMBEDDED_MODEL, LLMConfig, make_llm
 from armap.llm.base import LLM, Message, SupportsRanking, completion_cost
 from armap.prompts import PromptPack
+from armap.registry import Registry
 from armap.types import Cost, Step, Trajectory
 
 PromptMode = Literal["free", "choice"]
@@ -33,12 +34,23 @@ REFLECTION = PromptPack.from_file(Path(__file__).parent / "prompts" / "reflect.t
 PROMPT_MODES: tuple[str, ...] = ("free", "choice")
 
 
+explorers: Registry[Policy] = Registry("explorer policy")
+"""Environment-specific explorers, ``<family>.<name>`` (e.g. ``webshop.heuristic``)."""
+explorers.register("webshop.heuristic", "armap.envs.webshop.explorer:HeuristicShopper")
+
+
+def explorer_names() -> tuple[str, ...]:
+    """The names `AgentConfig.policy` accepts besides llm and random."""
+    return tuple(sorted({i.split(".", 1)[1] for i in explorers.ids()}))
+
+
 @dataclass
 class AgentConfig:
     """Who acts: the policy, and the LLM behind it."""
 
-    policy: str = opt("llm", "Who acts: llm (an LLM with the env's prompt pack) or random "
-                      "(uniform over the env's valid actions).")
+    policy: str = opt("llm", "Who acts: llm (an LLM with the env's prompt pack), random "
+                      "(uniform over the env's valid actions) or an environment's own explorer "
+                      "(webshop: heuristic).")
     slip: float = opt(0.0, "Random policy: probability that a proposal repeats the previous "
                       "action (a realistic wasted step), so episodes vary in length.")
     prompt_mode: str = opt("auto", "Prompt pack mode: free (the LLM writes the action), "
@@ -47,7 +59,7 @@ class AgentConfig:
     llm: LLMConfig = field(default_factory=LLMConfig)
 
     def __post_init__(self) -> None:
-        check_choice("policy", self.policy, ("llm", "random"))
+        check_choice("policy", self.policy, ("llm", "random", *explorer_names()))
         check_choice("prompt_mode", self.prompt_mode, ("auto", *PROMPT_MODES))
         if not 0.0 <= self.slip < 1.0:
             raise ConfigError(f"slip must be in [0, 1), not {self.slip}")
@@ -64,6 +76,8 @@ def build_policy(agent: AgentConfig, env_family: str,
     env's action parser (`Env.parse_action`)."""
     if agent.policy == "random":
         return RandomPolicy(slip=agent.slip)
+    if agent.policy != "llm":
+        return explorers.make(f"{env_family}.{agent.policy}")
     mode = agent.resolved_prompt_mode()
     return LLMPolicy(make_llm(agent.llm), PromptPack.load(env_family, mode), parse_action,
                      mode=mode, max_tokens=agent.llm.max_tokens)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from armap.envs import envs, make
+from armap.errors import ArmapError
 from armap.envs.checker import check_env
 from armap.envs.game24 import arith
 from armap.envs.game24.env import Game24Env, make_task
@@ -23,7 +24,11 @@ def env():
 
 @pytest.mark.parametrize("env_id", envs.ids())
 def test_every_registered_env_passes_the_conformance_checks(env_id):
-    with make(env_id) as e:
+    try:
+        e = make(env_id)
+    except ArmapError as error:  # e.g. WebShop without its catalog
+        pytest.skip(f"{env_id} cannot be built here: {error}")
+    with e:
         for task in e.tasks("test")[:5]:
             check_env(e, task, episodes=10)
 

@@ -1,22 +1,25 @@
 """Prompt packs: per-environment text templates, one file per mode.
 
 A pack file has sections introduced by ``### system``, ``### user`` and optionally
-``### step`` (how one past step is shown; default ``$action`` then ``$observation``) and
-``### candidates`` (how listed valid actions are shown, with ``$list``; choice mode). Templates
+``### step`` (how one past step is shown; default ``$action`` then ``$observation``),
+``### candidates`` (how listed valid actions are shown, with ``$list``; choice mode) and
+``### limits`` (``name: number`` lines overriding `history_steps`, `history_chars` and
+`latest_chars`, the caps that keep long episodes within a small model's context). Templates
 use ``$name`` placeholders (`string.Template`): ``$instruction``, ``$initial_observation``,
 ``$observation`` (the latest one), ``$history`` (the rendered steps), ``$candidates`` (the
 candidates section, empty when no actions are listed, e.g. when a local model ranks them by
 likelihood instead) and ``$reflections`` (lessons from earlier attempts).
 
 Long episodes are kept within a small model's context: the history shows at most
-`MAX_HISTORY_STEPS` latest steps (older ones are counted, not shown), each past observation is
-cut at `armap.text.MAX_OBSERVATION_CHARS` characters, and the latest observation (the page the
-agent acts on) at `MAX_LATEST_CHARS`.
+``history_steps`` latest steps (older ones are counted, not shown), each past observation is
+cut at ``history_chars`` characters, and the latest observation (the page the agent acts on) at
+``latest_chars``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,9 +30,8 @@ from armap.llm.base import Message
 from armap.text import MAX_OBSERVATION_CHARS, cap
 from armap.types import Trajectory
 
-MAX_HISTORY_STEPS = 8
-MAX_LATEST_CHARS = 4 * MAX_OBSERVATION_CHARS
-_SECTION = re.compile(r"^### (system|user|step|candidates)\s*$", re.MULTILINE)
+_SECTION = re.compile(r"^### (system|user|step|candidates|limits)\s*$", re.MULTILINE)
+_LIMITS = ("history_steps", "history_chars", "latest_chars")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class PromptPack:
     user: str
     step: str = "$action\n$observation"
     candidates: str = "$list"
+    history_steps: int = 8
+    history_chars: int = MAX_OBSERVATION_CHARS
+    latest_chars: int = 4 * MAX_OBSERVATION_CHARS
 
     @classmethod
     def parse(cls, text: str) -> PromptPack:
@@ -47,8 +52,18 @@ class PromptPack:
         sections = {parts[i]: parts[i + 1].strip("\n") for i in range(1, len(parts) - 1, 2)}
         if "user" not in sections:
             raise ConfigError("a prompt pack needs a '### user' section")
+        limits: dict[str, int] = {}
+        for line in sections.get("limits", "").splitlines():
+            if not line.strip():
+                continue
+            name, _, value = line.partition(":")
+            if name.strip() not in _LIMITS or not value.strip().isdigit():
+                raise ConfigError(f"prompt pack limit {line.strip()!r}: use one of "
+                                  f"{', '.join(_LIMITS)} with a whole number")
+            limits[name.strip()] = int(value)
         return cls(sections.get("system", ""), sections["user"],
-                   sections.get("step", cls.step), sections.get("candidates", cls.candidates))
+                   sections.get("step", cls.step), sections.get("candidates", cls.candidates),
+                   **limits)
 
     @classmethod
     def load(cls, env: str, mode: str) -> PromptPack:
@@ -71,17 +86,18 @@ class PromptPack:
         reflections: list[str] | None = None,
     ) -> list[Message]:
         """Chat messages asking for the next action after ``context``."""
-        shown = context.steps[-MAX_HISTORY_STEPS:]
-        steps = [Template(self.step).safe_substitute(action=s.action,
-                                                     observation=cap(s.observation))
-                 for s in shown]
+        shown = context.steps[-self.history_steps:] if self.history_steps else []
+        elide = _elider(context.task.instruction)
+        steps = [Template(self.step).safe_substitute(
+            action=s.action, observation=cap(elide(s.observation), self.history_chars))
+            for s in shown]
         if len(shown) < len(context.steps):
             steps.insert(0, f"[{len(context.steps) - len(shown)} earlier steps omitted]")
         latest = context.steps[-1].observation if context.steps else context.initial_observation
         values = {
             "instruction": context.task.instruction,
-            "initial_observation": cap(context.initial_observation, MAX_LATEST_CHARS),
-            "observation": cap(latest, MAX_LATEST_CHARS),
+            "initial_observation": cap(elide(context.initial_observation), self.latest_chars),
+            "observation": cap(elide(latest), self.latest_chars),
             "history": "\n".join(steps) if steps else "(none yet)",
             "candidates": Template(self.candidates).safe_substitute(
                 list="\n".join(candidates)) if candidates else "",
@@ -94,6 +110,15 @@ class PromptPack:
             messages.append({"role": "system", "content": self.system})
         messages.append({"role": "user", "content": user})
         return messages
+
+
+def _elider(instruction: str) -> Callable[[str], str]:
+    """Shortens observations that repeat the instruction (WebShop shows it on every page): the
+    prompt states it once, and the room it took is left to the page."""
+    text = instruction.strip()
+    if len(text) < 40:
+        return lambda observation: observation
+    return lambda observation: observation.replace(text, "(the instruction above)")
 
 
 def _reflections(reflections: list[str] | None) -> str:

@@ -63,6 +63,7 @@ class Strategy(Protocol):
 strategies: Registry[Strategy] = Registry("synthesis strategy")
 strategies.register("game24.rules", "armap.synth.game24:Game24RulesStrategy")
 strategies.register("game24.llm", "armap.synth.game24_llm:Game24LLMStrategy")
+strategies.register("webshop.relabel", "armap.synth.webshop:WebShopRelabel")
 
 
 def pair_by_score(trajectories: Sequence[Trajectory], margin: float, *,

@@ -81,12 +81,14 @@ def test_a_whole_episode(env):
     assert obs.endswith("< Prev [SEP] Aluminum free [SEP] ")
     obs, _ = env.step("click[< prev]")  # back to the item; the options are kept
     assert obs.endswith("Buy Now") and "Price: $10.99" in obs
-    assert env.info() == {"asin": None, "price": None, "options": {}, "bought": False}
+    cap = task.spec["price_upper"]
+    assert env.info() == {"asin": None, "price": None, "price_cap": cap, "options": {},
+                          "bought": False}
     assert env.score() == 0.0 and env.reward_details() is None
     obs, done = env.step("click[buy now]")
     assert done and obs.startswith("Thank you for shopping with us!")
     assert '{"scent": "calming lavender", "size": "travel set"}' in obs
-    assert env.info() == {"asin": "B000TEST01", "price": 10.99,
+    assert env.info() == {"asin": "B000TEST01", "price": 10.99, "price_cap": cap,
                           "options": {"scent": "calming lavender", "size": "travel set"},
                           "bought": True}
     assert env.valid_actions() == []

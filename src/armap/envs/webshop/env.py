@@ -11,7 +11,13 @@ from typing import Any
 
 from armap.envs.base import Env
 from armap.envs.webshop import pages
-from armap.envs.webshop.data import Catalog, WebShopDataError, load_catalog, resolve_data_dir
+from armap.envs.webshop.data import (
+    Catalog,
+    Product,
+    WebShopDataError,
+    load_catalog,
+    resolve_data_dir,
+)
 from armap.envs.webshop.goals import DEFAULT_PRICE_SEED, SPLITS, Goal, build_goals
 from armap.envs.webshop.pages import Page
 from armap.envs.webshop.reward import RewardDetails, get_reward
@@ -246,6 +252,19 @@ class WebShopEnv(Env):
         m = _REPLY_ACTION.search(text)
         return m.group(0) if m else None
 
+    def product(self, asin: str) -> Product:
+        """The catalog's product ``asin`` (any case); `KeyError` if there is none."""
+        return self._shared.catalog.by_asin[asin.upper()]
+
+    def price(self, asin: str) -> float:
+        """The price product ``asin`` sells at in this shop."""
+        return self._shared.prices[asin.upper()]
+
+    @property
+    def page(self) -> Page:
+        """The current page: its text, clickables and option groups."""
+        return self._page
+
     # -- ground truth and facts -----------------------------------------------------------
     def reward_details(self) -> RewardDetails | None:
         """The parts of the reward of the purchase (None before "Buy Now")."""
@@ -268,6 +287,7 @@ class WebShopEnv(Env):
         bought = s.page == "done" and s.asin is not None
         return {"asin": s.asin if bought else None,
                 "price": self._shared.prices[s.asin] if bought and s.asin else None,
+                "price_cap": self._goal.price_upper if self._goal is not None else None,
                 "options": dict(s.options) if bought else {},
                 "bought": bought}
 

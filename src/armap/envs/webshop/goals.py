@@ -110,7 +110,9 @@ def product_prices(products: Sequence[Product], rng: random.Random) -> dict[str,
     return prices
 
 
-def _price_cap(price: float, rng: random.Random) -> tuple[float, str]:
+def price_cap(price: float, rng: random.Random) -> tuple[float, str]:
+    """A goal's price cap for an item of ``price`` (the original rule: the larger of two draws
+    among the next four steps of `PRICE_RANGE`) and the clause that states it."""
     candidates = [p for p in PRICE_RANGE if p > price][:4]
     if len(candidates) >= 2:
         _, upper = sorted(rng.sample(candidates, 2))
@@ -129,7 +131,7 @@ def synthetic_goals(products: Sequence[Product], prices: Mapping[str, float],
             raise WebShopDataError(f"asin {p.asin} has an instruction but no "
                                    "instruction_attributes in the attribute file; replace it "
                                    "with WebShop's original file.")
-        upper, price_text = _price_cap(prices[p.asin], rng)
+        upper, price_text = price_cap(prices[p.asin], rng)
         names = sorted(p.options)
         for combination in itertools.product(*(p.options[n] for n in names)):
             options = dict(zip(names, combination, strict=True))
@@ -155,7 +157,7 @@ def human_goals(products: Sequence[Product], prices: Mapping[str, float],
             attributes = entry.get("instruction_attributes") or []
             if len(attributes) == 0:
                 continue
-            upper, price_text = _price_cap(prices[p.asin], rng)
+            upper, price_text = price_cap(prices[p.asin], rng)
             goals.append({
                 "asin": p.asin, "category": p.category, "query": p.query, "name": p.name,
                 "product_category": p.product_category,

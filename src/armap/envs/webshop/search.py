@@ -16,6 +16,7 @@ differ slightly and reorder them.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Sequence
@@ -79,6 +80,9 @@ class SearchIndex:
             import bm25s
         except ImportError:
             raise MissingDependencyError("bm25s", "WebShop search", INSTALL) from None
+        bm25s_log = logging.getLogger("bm25s")
+        if bm25s_log.level == logging.DEBUG:  # bm25s sets DEBUG on import; keep it quiet
+            bm25s_log.setLevel(logging.WARNING)
         self.asins = tuple(p.asin for p in products)
         self.analyze = Analyzer()
         corpus = [self.analyze(document_text(p)) or [""] for p in products]
