@@ -226,6 +226,7 @@ def method_rows(results: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str
             "of_oracle": (round(statistics.fmean(success) / statistics.fmean(oracle), 3)
                           if statistics.fmean(oracle) > 0 else None),
             "mean_steps": round(statistics.fmean(steps), 3) if steps else None,
+            "mean_price": _mean_price(records, method),
             "errors": sum(1 for r in records if r.get("error")),
             "budget": records[0]["budget"],
             "llm_calls": round(cost.llm_calls / n, 2),
@@ -235,6 +236,19 @@ def method_rows(results: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str
             "seconds": round(cost.seconds / n, 3),
         })
     return rows
+
+
+def _mean_price(records: list[dict[str, Any]], method: str) -> float | None:
+    """Mean price the environment reported for the chosen trajectories' purchases (for
+    sampling, of every candidate's), or None when nothing reported a price."""
+    prices = []
+    for r in records:
+        if not r["candidates"] or r.get("chosen") is None:
+            continue
+        chosen = r["candidates"] if method == "sampling" else [r["candidates"][r["chosen"]]]
+        prices += [c["trajectory"].get("info", {}).get("price") for c in chosen]
+    prices = [p for p in prices if p is not None]
+    return round(statistics.fmean(prices), 3) if prices else None
 
 
 def budget_curve(results: dict[tuple[str, str], dict[str, Any]], method: str, budget: int
@@ -270,18 +284,20 @@ def write_report(run_dir: Path, config: EvalConfig) -> list[dict[str, Any]]:
         f"{max((r['tasks'] for r in rows), default=0)}.",
         "",
         "| method | score | oracle best-of-N (same candidates) | score / oracle | mean steps | "
-        "errors | LLM calls | completion tokens | env steps | RM calls | seconds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "mean price | errors | LLM calls | completion tokens | env steps | RM calls | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(f"| {r['method']} | {r['score']:.3f} | {r['oracle_best_of_n']:.3f} | "
-                     f"{_fmt(r['of_oracle'])} | {r['mean_steps']} | {r['errors']} | "
+                     f"{_fmt(r['of_oracle'])} | {r['mean_steps']} | {_fmt(r['mean_price'])} | "
+                     f"{r['errors']} | "
                      f"{r['llm_calls']} | "
                      f"{r['completion_tokens']} | {r['env_steps']} | {r['rm_calls']} | "
                      f"{r['seconds']} |")
     lines += ["", "Costs are means per task. Score is the mean ground-truth score of the chosen "
               "trajectory (sampling: the mean over its N episodes); score / oracle is how much "
-              "of the best candidate's score the method's own pick reaches.", "",
+              "of the best candidate's score the method's own pick reaches; mean price is that "
+              "of the purchases made (environments that report a price).", "",
               "![score against budget](budget.png)", ""]
     (run_dir / "report.md").write_text("\n".join(lines), encoding="utf-8")
     _plot(run_dir / "budget.png", results, config)

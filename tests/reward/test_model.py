@@ -14,6 +14,7 @@ from armap.reward import (
     reward_models,
 )
 from armap.reward.model import LearnedRewardModel
+from armap.reward.serialize import SERIALIZER_VERSION
 from armap.types import Step, Task, Trajectory
 
 from .game24_data import game24_triplets
@@ -82,7 +83,7 @@ def test_save_then_load_gives_identical_scores(model, trajectories, tmp_path):
     assert {"config.json", "head.safetensors", "backbone", "tokenizer", "metrics.json"} <= files
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftovers
     config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
-    assert config["serializer_version"] == 1 and config["max_length"] == 128
+    assert config["serializer_version"] == SERIALIZER_VERSION and config["max_length"] == 128
     assert config["backbone"] == "all-minilm-l6-v2" and config["pooling"] == "mean"
     loaded = load_reward_model(str(tmp_path / "ckpt"))
     assert isinstance(loaded, LearnedRewardModel)

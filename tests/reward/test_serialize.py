@@ -45,3 +45,27 @@ def test_within_budget_nothing_is_cut():
 def test_an_overlong_instruction_is_cut_at_its_end():
     text = serialize("word " * 100, _trajectory(3), max_tokens=10, count_tokens=words)
     assert text.startswith("Instruction: word") and words(text) <= 10
+
+
+GOAL = "Find me a brass desk lamp with color: gold, and price lower than 30.00 dollars"
+
+
+def test_compact_observations_elide_the_instruction_and_repeats_and_cut_the_middle():
+    page = f"Instruction: [SEP] {GOAL} [SEP] Back to Search [SEP] < Prev [SEP] color [SEP] gold"
+    long_page = "options " + "x " * 900 + "[SEP] Brass Desk Lamp [SEP] Price: $25.0 [SEP] Buy Now"
+    task = Task("t", "webshop", GOAL)
+    steps = [Step("click[b000test03]", observation=page), Step("click[gold]", observation=page),
+             Step("click[description]", observation=long_page)]
+    text = serialize(GOAL, Trajectory(task, initial_observation=f"WebShop [SEP] {GOAL}",
+                                      steps=steps))
+    assert text.count(GOAL) == 1 and text.startswith(f"Instruction: {GOAL}\n")
+    assert "Observation: WebShop [SEP] (the instruction)\n" in text
+    assert "Action: click[gold]\nObservation: (unchanged)\n" in text
+    last = text.splitlines()[-1]
+    assert last.startswith("Observation: options x") and " [...] " in last
+    assert last.endswith("Brass Desk Lamp [SEP] Price: $25.0 [SEP] Buy Now")  # the end is kept
+    assert len(last) < 1100
+    # Judged against another instruction, the page's own goal text stays visible.
+    mismatch = serialize("Find me a red lamp with color: red, and price lower than 9 dollars",
+                         Trajectory(task, steps=steps[:1]))
+    assert GOAL in mismatch

@@ -109,3 +109,17 @@ def test_missing_or_empty_triplets_and_unknown_backbone_are_clear_errors(tmp_pat
     assert not (tmp_path / "c" / "checkpoint").exists()
     with pytest.raises(ConfigError, match="loss"):
         small(loss="hinge")
+
+
+def test_the_default_max_length_covers_most_trajectories_of_the_data():
+    from dataclasses import replace
+
+    from armap.reward.train import auto_max_length
+
+    model = build_model(small())
+    short = game24_triplets(20, seed=2)
+    assert auto_max_length(model, short, seed=0) == 192  # Game of 24: the floor
+    long_page = " ".join(f"word{i}" for i in range(300))
+    longer = [replace(t, positive=replace(t.positive, steps=[
+        replace(s, observation=long_page) for s in t.positive.steps])) for t in short]
+    assert auto_max_length(model, longer, seed=0) == 512  # capped at MiniLM's 512 positions

@@ -19,7 +19,6 @@ cut at ``history_chars`` characters, and the latest observation (the page the ag
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,7 +26,7 @@ from string import Template
 
 from armap.errors import ConfigError
 from armap.llm.base import Message
-from armap.text import MAX_OBSERVATION_CHARS, cap
+from armap.text import MAX_OBSERVATION_CHARS, cap, elide_instruction
 from armap.types import Trajectory
 
 _SECTION = re.compile(r"^### (system|user|step|candidates|limits)\s*$", re.MULTILINE)
@@ -87,7 +86,11 @@ class PromptPack:
     ) -> list[Message]:
         """Chat messages asking for the next action after ``context``."""
         shown = context.steps[-self.history_steps:] if self.history_steps else []
-        elide = _elider(context.task.instruction)
+        instruction = context.task.instruction
+
+        def elide(observation: str) -> str:
+            return elide_instruction(observation, instruction)
+
         steps = [Template(self.step).safe_substitute(
             action=s.action, observation=cap(elide(s.observation), self.history_chars))
             for s in shown]
@@ -110,15 +113,6 @@ class PromptPack:
             messages.append({"role": "system", "content": self.system})
         messages.append({"role": "user", "content": user})
         return messages
-
-
-def _elider(instruction: str) -> Callable[[str], str]:
-    """Shortens observations that repeat the instruction (WebShop shows it on every page): the
-    prompt states it once, and the room it took is left to the page."""
-    text = instruction.strip()
-    if len(text) < 40:
-        return lambda observation: observation
-    return lambda observation: observation.replace(text, "(the instruction above)")
 
 
 def _reflections(reflections: list[str] | None) -> str:

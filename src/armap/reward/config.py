@@ -21,8 +21,10 @@ class RewardTrainConfig:
 
     backbone: str = opt(EMBEDDED_BACKBONE, "Backbone: all-minilm-l6-v2 (embedded), a local "
                         "Hugging Face model directory, or a model in the local HF cache.")
-    max_length: int = opt(192, "Token budget per trajectory; longer ones keep the instruction "
-                          "and their latest steps.")
+    max_length: int | None = opt(None, "Token budget per trajectory; longer ones keep the "
+                                 "instruction and their latest steps. Default: the length "
+                                 "that covers 90% of the training trajectories, rounded up to "
+                                 "64, at least 192 and at most what the backbone takes.")
     batch_size: int = opt(16, "Triplets per optimizer step (2x sequences per forward pass).")
     epochs: float = opt(1.0, "Passes over the training triplets (fractions allowed); the time "
                         "budget may stop training earlier.")
@@ -71,9 +73,11 @@ class RewardTrainConfig:
         check_choice("loss", self.loss, ("pairwise", "pointwise"))
         check_choice("dtype", self.dtype, DTYPES)
         check_choice("pooling", self.pooling, POOLINGS)
-        for name in ("batch_size", "eval_every", "max_length"):
+        for name in ("batch_size", "eval_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
+        if self.max_length is not None and self.max_length < 16:
+            raise ConfigError("max_length must be at least 16 tokens")
         if self.epochs <= 0:
             raise ConfigError("epochs must be positive")
         if not 0 <= self.val_fraction < 1:

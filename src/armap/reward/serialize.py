@@ -10,7 +10,10 @@ layout::
     ...
 
 Thoughts (raw LLM text), the end reason, the cost and the ground-truth score are never part of
-the input.
+the input. Observations are written compactly (version 2): a copy of the instruction inside one
+is replaced by ``(the instruction)`` (`armap.text.elide_instruction`), an observation identical
+to the one before it is written ``(unchanged)`` (clicking a WebShop option leaves the page text
+as it was), and a long one keeps its start and its end (`armap.text.cap`).
 
 Truncation rule (when a token budget is given): the instruction is always kept; then as many of
 the *latest* steps as fit; older steps, and the initial observation before them, are replaced by
@@ -23,17 +26,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from armap.text import cap
+from armap.text import cap, elide_instruction
 from armap.types import Step, Trajectory
 
-SERIALIZER_VERSION = 1
-"""Recorded in reward-model checkpoints; a model is only valid with the serializer it saw."""
+SERIALIZER_VERSION = 2
+"""Recorded in reward-model checkpoints; a model is only valid with the serializer it saw.
+Version 2 added the compact observations; on Game of 24 it writes the same text as version 1
+but for an observation repeated verbatim (an identical invalid step twice in a row)."""
+UNCHANGED = "(unchanged)"
 
 CountTokens = Callable[[str], int]
 
 
-def step_lines(step: Step) -> str:
-    return f"Action: {step.action.strip()}\nObservation: {cap(step.observation)}"
+def step_lines(step: Step, instruction: str = "", previous: str | None = None) -> str:
+    """One step: its action and its observation, written compactly (see the module
+    docstring); ``previous`` is the observation before it."""
+    observation = UNCHANGED if previous and step.observation == previous \
+        else cap(elide_instruction(step.observation, instruction))
+    return f"Action: {step.action.strip()}\nObservation: {observation}"
 
 
 def serialize(
@@ -54,8 +64,10 @@ def serialize(
     else:
         steps, first = list(trajectory), ""
     head = f"Instruction: {instruction.strip()}"
-    opening = f"Observation: {cap(first)}" if first else ""
-    body = [step_lines(s) for s in steps]
+    opening = f"Observation: {cap(elide_instruction(first, instruction))}" if first else ""
+    before = [first, *(s.observation for s in steps[:-1])]
+    body = [step_lines(s, instruction, previous) for s, previous in zip(steps, before,
+                                                                          strict=True)]
     full = "\n".join(x for x in [head, opening, *body] if x)
     if max_tokens is None or count_tokens is None or count_tokens(full) <= max_tokens:
         return full

@@ -210,9 +210,27 @@ class _Schedule:
         return max(0.0, (1 - progress) / (1 - self.warmup))
 
 
+MIN_AUTO_LENGTH = 192
+AUTO_COVERAGE = 0.9
+
+
+def auto_max_length(model: LearnedRewardModel, triplets: Sequence[Triplet], seed: int,
+                    sample: int = 200) -> int:
+    """The token budget that holds `AUTO_COVERAGE` of the trajectories (of a seeded sample of
+    ``triplets``) whole, rounded up to 64, at least `MIN_AUTO_LENGTH` and at most the
+    backbone's position limit."""
+    chosen = random.Random(seed).sample(list(triplets), min(sample, len(triplets)))
+    lengths = sorted(model.count_tokens(serialize(t.instruction, x)) + model._n_special
+                     for t in chosen for x in (t.positive, t.negative))
+    need = lengths[min(len(lengths) - 1, int(len(lengths) * AUTO_COVERAGE))] if lengths else 0
+    limit = int(getattr(model.backbone.config, "max_position_embeddings", 512) or 512)
+    return max(MIN_AUTO_LENGTH, min(limit, -(-need // 64) * 64))
+
+
 def build_model(config: RewardTrainConfig) -> LearnedRewardModel:
     """A fresh model for training (float32 weights; bf16 comes from autocast)."""
-    model = LearnedRewardModel(config.backbone, max_length=config.max_length, dtype="float32",
+    model = LearnedRewardModel(config.backbone, max_length=config.max_length or MIN_AUTO_LENGTH,
+                               dtype="float32",
                                pooling=config.pooling,
                                lora=config.lora, lora_r=config.lora_r,
                                lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout)
@@ -318,6 +336,9 @@ def _train(config: RewardTrainConfig, triplets_in: str | Path | Sequence[Triplet
         val_set = random.Random(config.seed + 1).sample(val_set, config.val_max)
 
     model = build_model(config)
+    if config.max_length is None:
+        model.max_length = auto_max_length(model, train_set, config.seed)
+        log.info("max_length %d covers 90%% of the training trajectories", model.max_length)
     data_stats: dict[str, int] = {}
     stream = batch_stream(model, train_set, config.batch_size, rng, data_stats)
     autocast = resolve_dtype(config.dtype) == "bfloat16"
