@@ -65,7 +65,7 @@ def serialize(
         steps, first = list(trajectory), ""
     head = f"Instruction: {instruction.strip()}"
     opening = f"Observation: {cap(elide_instruction(first, instruction))}" if first else ""
-    before = [first, *(s.observation for s in steps[:-1])]
+    before = [first, *(s.observation for s in steps)][:len(steps)]
     body = [step_lines(s, instruction, previous) for s, previous in zip(steps, before,
                                                                           strict=True)]
     full = "\n".join(x for x in [head, opening, *body] if x)
