@@ -7,6 +7,8 @@ the policy's ranking cache (the same prompt and candidates) and MCTS's deduplica
 
     python benchmarks/planning.py --policy random --rm runs/rm/checkpoint --limit 100
     python benchmarks/planning.py --policy llm --rm runs/rm/checkpoint --limit 10 --budgets 1,5
+    python benchmarks/planning.py --env webshop --policy llm --rm runs/ws-rm/checkpoint \
+        --budgets 4 --price-weight 0.5
 """
 
 from __future__ import annotations
@@ -19,32 +21,40 @@ import time
 from pathlib import Path
 from typing import Any
 
-from armap.envs import make
+from armap.envs.spec import EnvConfig
 from armap.evaluate import RESULTS, EvalConfig, evaluate, load_results
-from armap.explore import build_policy
+from armap.policy import AgentConfig, build_policy
 from armap.reward import load_reward_model
+from armap.runner import RunnerConfig
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--policy", default="random", choices=("random", "llm"))
+    parser.add_argument("--env", default="game24")
+    parser.add_argument("--env-option", action="append", default=[],
+                        help="KEY=VALUE, repeatable (e.g. puzzles=../shared/data/game24/24.csv)")
+    parser.add_argument("--policy", default="random", help="llm, random or heuristic")
     parser.add_argument("--rm", default="oracle", help="checkpoint directory or oracle")
     parser.add_argument("--limit", type=int, default=100, help="test tasks")
     parser.add_argument("--budgets", default="1,5,10,20")
     parser.add_argument("--methods", default="greedy,sampling,best_of_n,reflexion,mcts")
-    parser.add_argument("--puzzles", default=None, help="Game of 24 ranked CSV")
+    parser.add_argument("--puzzles", default=None, help="Game of 24 ranked CSV (short for "
+                        "--env-option puzzles=...)")
     parser.add_argument("--length-weight", type=float, default=0.0)
+    parser.add_argument("--price-weight", type=float, default=0.0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", default="benchmarks/results/planning.json")
     args = parser.parse_args()
 
     budgets = [int(b) for b in args.budgets.split(",")]
     reward = load_reward_model(args.rm)
-    base = EvalConfig(policy=args.policy, rm=args.rm, limit=args.limit, methods=args.methods,
-                      puzzles=args.puzzles, workers=args.workers)
+    options = [*args.env_option, *([f"puzzles={args.puzzles}"] if args.puzzles else [])]
+    env = EnvConfig(env=args.env, env_option=options, limit=args.limit)
+    base = EvalConfig(env=env, agent=AgentConfig(policy=args.policy), rm=args.rm,
+                      methods=args.methods, runner=RunnerConfig(workers=args.workers))
     base.target.length_weight = args.length_weight
-    with make(base.env, **base.explore_config().env_kwargs()) as env:
-        policy = build_policy(base.explore_config(), env)
+    base.target.price_weight = args.price_weight
+    policy = build_policy(base.agent, env.family, env.env_class.parse_action)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for budget in budgets:
@@ -104,8 +114,8 @@ def _savings(results: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
 
 
 def _print(rows: list[dict[str, Any]]) -> None:
-    cols = ["budget", "method", "score", "oracle_best_of_n", "mean_steps", "llm_calls",
-            "rm_calls", "env_steps", "seconds", "rm_saved_share", "rank_cache_hits",
+    cols = ["budget", "method", "score", "oracle_best_of_n", "mean_steps", "mean_price",
+            "llm_calls", "rm_calls", "env_steps", "seconds", "rm_saved_share", "rank_cache_hits",
             "rm_text_cache_hits", "rm_forward_saved_share", "llm_saved_share", "wall_seconds"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))

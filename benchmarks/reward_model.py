@@ -133,6 +133,7 @@ def training_speed(steps: int) -> dict[str, Any]:
 
 def accuracy(work: Path, test_count: int) -> dict[str, Any]:
     """Synthesize training triplets (defaults), train with defaults, test on the test split."""
+    from armap.envs.spec import EnvConfig
     from armap.synth import SynthConfig, synthesize
     from armap.types import read_triplets
 
@@ -140,8 +141,10 @@ def accuracy(work: Path, test_count: int) -> dict[str, Any]:
     synth_train = work / "synth-train"
     synth_test = work / "synth-test"
     t0 = time.perf_counter()
-    synthesize(SynthConfig(puzzles=puzzles), synth_train)
-    synthesize(SynthConfig(puzzles=puzzles, split="test", count=test_count, seed=1), synth_test)
+    options = [f"puzzles={puzzles}"] if puzzles else []
+    synthesize(SynthConfig(env=EnvConfig(env_option=options)), synth_train)
+    synthesize(SynthConfig(env=EnvConfig(env_option=options, split="test"), count=test_count,
+                           seed=1), synth_test)
     synth_seconds = time.perf_counter() - t0
     test = read_triplets(synth_test / "triplets.jsonl")
     train_ids = {t.task_id for t in read_triplets(synth_train / "triplets.jsonl")}
