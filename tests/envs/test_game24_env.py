@@ -3,9 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from armap.envs import envs, make
-from armap.errors import ArmapError
-from armap.envs.checker import check_env
+from armap.envs import make
 from armap.envs.game24 import arith
 from armap.envs.game24.env import Game24Env, make_task
 from armap.episode import rollout
@@ -20,17 +18,6 @@ CSV = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "game24" 
 def env():
     with make("game24") as e:
         yield e
-
-
-@pytest.mark.parametrize("env_id", envs.ids())
-def test_every_registered_env_passes_the_conformance_checks(env_id):
-    try:
-        e = make(env_id)
-    except ArmapError as error:  # e.g. WebShop without its catalog
-        pytest.skip(f"{env_id} cannot be built here: {error}")
-    with e:
-        for task in e.tasks("test")[:5]:
-            check_env(e, task, episodes=10)
 
 
 def test_steps_track_claimed_numbers_without_correcting_arithmetic(env):

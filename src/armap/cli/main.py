@@ -14,6 +14,7 @@ from typing import NoReturn
 import typer
 
 from armap.cli.options import config_command, exit_interrupted
+from armap.config import check_choice
 from armap.demo import DemoConfig, run_demo
 from armap.errors import ArmapError, MissingFileError
 from armap.evaluate import EvalConfig, evaluate
@@ -37,6 +38,7 @@ def _root(
     log_level: str = typer.Option("WARNING", "--log-level", envvar="ARMAP_LOG_LEVEL",
                                   help="Logging level: DEBUG, INFO, WARNING, ERROR."),
 ) -> None:
+    check_choice("log_level", log_level.upper(), ("DEBUG", "INFO", "WARNING", "ERROR"))
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
 
 
