@@ -39,3 +39,23 @@ def test_resume_allows_volatile_changes_and_refuses_others(tmp_path):
         run.start("explore", random_explore(temperature=0.1))
     with pytest.raises(RunDirError, match="armap explore"):
         run.start("train", ExploreConfig())
+
+
+def test_resume_with_the_same_input_file_is_accepted_and_an_edited_one_refused(tmp_path):
+    from dataclasses import dataclass
+
+    from armap.config import opt
+
+    @dataclass
+    class WithInput:
+        data: str = opt("", "an input file", input=True)
+
+    data = tmp_path / "in.jsonl"
+    data.write_text("a\n")
+    run = RunDir(tmp_path / "r")
+    run.start("verb", WithInput(str(data)))
+    (tmp_path / "r" / "out.jsonl").write_text("record\n")
+    assert run.start("verb", WithInput(str(data))) is True
+    data.write_text("b\n")
+    with pytest.raises(RunDirError, match=r"differs in: data \(its content changed\)"):
+        run.start("verb", WithInput(str(data)))

@@ -174,6 +174,8 @@ def input_paths(config: Any) -> dict[str, str]:
 def config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     """Names of what differs between two `resume_relevant` dicts; an input whose content
     changed is named ``NAME (its content changed)``."""
+    if old == new:
+        return []
     if isinstance(old, dict) and isinstance(new, dict):
         if "sha256" in old and "sha256" in new:
             return [f"{prefix} (its content changed)"]
@@ -181,7 +183,7 @@ def config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
         for k in sorted(set(old) | set(new)):
             out += config_diff(old.get(k), new.get(k), k)
         return out
-    if isinstance(old, list) and isinstance(new, list) and old != new:
+    if isinstance(old, list) and isinstance(new, list):
         changed = []
         old_keys = {str(x).partition("=")[0]: x for x in old}
         for item in new:
@@ -191,7 +193,7 @@ def config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
                     str(before).partition("=")[2].startswith("sha256:"):
                 changed.append(f"{key} (its content changed)")
         return changed or [prefix]
-    return [] if old == new else [prefix]
+    return [prefix]
 
 
 def content_hash(path: str | Path) -> str:
