@@ -22,6 +22,7 @@ from typing import Any
 from armap.envs import make
 from armap.evaluate import RESULTS, EvalConfig, evaluate, load_results
 from armap.explore import build_policy
+from armap.llm import LLMConfig
 from armap.reward import load_reward_model
 
 
@@ -35,13 +36,17 @@ def main() -> None:
     parser.add_argument("--puzzles", default=None, help="Game of 24 ranked CSV")
     parser.add_argument("--length-weight", type=float, default=0.0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--engine", default="auto", help="local LLM engine (see --llm local)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="local LLM threads (0: the physical cores)")
     parser.add_argument("--out", default="benchmarks/results/planning.json")
     args = parser.parse_args()
 
     budgets = [int(b) for b in args.budgets.split(",")]
     reward = load_reward_model(args.rm)
     base = EvalConfig(policy=args.policy, rm=args.rm, limit=args.limit, methods=args.methods,
-                      puzzles=args.puzzles, workers=args.workers)
+                      puzzles=args.puzzles, workers=args.workers,
+                      llm=LLMConfig(engine=args.engine, threads=args.threads))
     base.target.length_weight = args.length_weight
     with make(base.env, **base.explore_config().env_kwargs()) as env:
         policy = build_policy(base.explore_config(), env)

@@ -32,6 +32,9 @@ class DemoConfig:
     policy: str = opt("llm", "Policy for exploration and evaluation: llm or random.")
     puzzles: str | None = opt(None, "Game of 24 ranked CSV (24.csv) for the standard split.")
     seed: int = opt(0, "Seed of every stage.")
+    threads: int = opt(0, "CPU threads of the embedded LLM; 0: the physical cores available "
+                       "(on a CPU that other work keeps busy, fewer can be faster).",
+                       volatile=True)
 
 
 Say = Callable[[str], None]
@@ -41,6 +44,7 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
     """Run or resume the demo; returns the evaluation rows."""
     from armap.evaluate import EvalConfig, evaluate
     from armap.explore import ExploreConfig, explore
+    from armap.llm import LLMConfig
     from armap.reward.config import RewardTrainConfig
     from armap.reward.train import train
     from armap.synth import SynthConfig, synthesize
@@ -63,7 +67,8 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
             f"x {config.explore_samples} episodes",
             lambda: explore(ExploreConfig(policy=config.policy, limit=config.explore_tasks,
                                           samples=config.explore_samples,
-                                          puzzles=config.puzzles, seed=config.seed),
+                                          puzzles=config.puzzles, seed=config.seed,
+                                          llm=LLMConfig(threads=config.threads)),
                             root / "explore"))
         say(f"   {explored['solved']} of {explored['trajectories']} episodes solved")
         synth = stage(
@@ -82,7 +87,8 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
         say(f"   held-out pairwise accuracy: {trained.get('val_accuracy')}")
         eval_config = EvalConfig(limit=config.eval_tasks, budget=config.budget,
                                  rm=str(root / "train" / "checkpoint"), policy=config.policy,
-                                 puzzles=config.puzzles, seed=config.seed)
+                                 puzzles=config.puzzles, seed=config.seed,
+                                 llm=LLMConfig(threads=config.threads))
         evaluated = stage(
             "eval", f"5 methods on {config.eval_tasks} test puzzles, budget {config.budget}",
             lambda: evaluate(eval_config, root / "eval"))
