@@ -21,13 +21,14 @@ from armap.rundir import RunDir
 
 @dataclass
 class DemoConfig:
-    """Sizes of the demo's stages (the defaults take about 14 minutes on 2 CPU cores)."""
+    """Sizes of the demo's stages (the defaults take about 6 minutes on 2 CPU cores with the
+    llama.cpp engine)."""
 
-    explore_tasks: int = opt(8, "Train puzzles the embedded LLM explores.")
+    explore_tasks: int = opt(4, "Train puzzles the embedded LLM explores.")
     explore_samples: int = opt(2, "Episodes per explored puzzle.")
     triplets: int = opt(3000, "Rule-based triplets synthesized for training.")
-    train_minutes: float = opt(5.0, "Reward-model training budget in minutes.")
-    eval_tasks: int = opt(10, "Test puzzles evaluated.")
+    train_minutes: float = opt(1.5, "Reward-model training budget in minutes.")
+    eval_tasks: int = opt(6, "Test puzzles evaluated.")
     budget: int = opt(4, "Complete trajectories per puzzle for each planner.")
     policy: str = opt("llm", "Policy for exploration and evaluation: llm or random.")
     puzzles: str | None = opt(None, "Game of 24 ranked CSV (24.csv) for the standard split.")
