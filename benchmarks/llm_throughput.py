@@ -1,8 +1,15 @@
-"""Throughput of the local LLM backend on a Game of 24 prompt, in bfloat16 and float32.
+"""Throughput of the local LLM engines (llama.cpp and transformers) in one run.
 
-Reports generated tokens/s for n=1 and n=10 samples (temperature 0.7, fixed seeds) and the
-time `LocalLLM.continuation_logprobs` takes to score the 36 possible first step lines (next to
-the time sampling 36 step lines takes). Prints tables and writes the figures as JSON::
+For each engine, on the embedded SmolLM2-135M-Instruct with the same number of threads:
+
+- first-call latency: construct the engine, load the model and return a first reply;
+- generated tokens/s for n=1 and n=10 samples (temperature 0.7, fixed seeds, a ToT-style
+  few-shot Game of 24 prompt);
+- ranked steps/s: `continuation_logprobs` calls per second on the Game of 24 choice prompts a
+  policy really ranks (states along random walks of test puzzles, about 20 candidates each);
+- the share of those probes on which both engines pick the same best candidate.
+
+Prints a table with the llama.cpp / transformers ratios and writes JSON::
 
     python benchmarks/llm_throughput.py --out benchmarks/results/llm_throughput.json
 """
@@ -10,23 +17,20 @@ the time sampling 36 step lines takes). Prints tables and writes the figures as 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import platform
 import statistics
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import torch
-import transformers
-
-from armap import dtypes
-from armap.llm import local
-from armap.llm.local import LocalLLM
+from armap.envs import make
+from armap.llm import llamacpp, local
+from armap.llm.base import Message
+from armap.policy import ranking_probes
+from armap.prompts import PromptPack
 
 PROMPT = """Use numbers and basic arithmetic operations (+ - * /) to obtain 24. In each step, \
 you are only allowed to choose two of the remaining numbers and combine them with one operation \
@@ -44,38 +48,23 @@ Steps:
 20 + 4 = 24 (left: 24)
 Answer: (13 - 8) * 4 + 4 = 24
 
-Other first steps, such as 4 + 8 = 12 (left: 4 12 13), do not reach 24 here. Check that \
-each result is computed correctly and that the numbers left are the unused numbers plus the result.
-
 Now solve the following input in the same format.
 Input: 4 5 6 10
 Steps:
 """
-"""A ToT-style few-shot Game of 24 prompt (about 340 tokens with the chat template)."""
+"""A ToT-style few-shot Game of 24 prompt (about 300 tokens with the chat template)."""
 
-NUMBERS = (4, 5, 6, 10)
 SEEDS = (11, 22, 33, 44, 55)
+ENGINES = ("llama.cpp", "transformers")
 
 
-def fmt(x: Fraction) -> str:
-    """A number as the prompt writes it (``12``, ``2.5``)."""
-    return str(x.numerator) if x.denominator == 1 else f"{float(x):g}"
+def build(engine: str, threads: int, dtype: str) -> Any:
+    if engine == "llama.cpp":
+        return llamacpp.LlamaCppLLM(threads=threads)
+    return local.LocalLLM(dtype=dtype, threads=threads)
 
 
-def candidate_steps(numbers: tuple[int, ...] = NUMBERS) -> list[str]:
-    """Every first step ``a op b = c (left: ...)``: 6 pairs x (+, a-b, b-a, *, a/b, b/a)."""
-    out = []
-    for i, j in itertools.combinations(range(len(numbers)), 2):
-        a, b = Fraction(numbers[i]), Fraction(numbers[j])
-        rest = [Fraction(numbers[k]) for k in range(len(numbers)) if k not in (i, j)]
-        for x, op, y, value in ((a, "+", b, a + b), (a, "-", b, a - b), (b, "-", a, b - a),
-                                (a, "*", b, a * b), (a, "/", b, a / b), (b, "/", a, b / a)):
-            left = " ".join(fmt(v) for v in sorted([*rest, value]))
-            out.append(f"{fmt(x)} {op} {fmt(y)} = {fmt(value)} (left: {left})")
-    return out
-
-
-def time_generate(llm: LocalLLM, messages: list[dict[str, str]], n: int, max_tokens: int,
+def time_generate(llm: Any, messages: list[Message], n: int, max_tokens: int,
                   repeats: int) -> dict[str, Any]:
     """Generated tokens/s over ``repeats`` seeded calls of ``n`` samples each."""
     runs = []
@@ -84,33 +73,35 @@ def time_generate(llm: LocalLLM, messages: list[dict[str, str]], n: int, max_tok
         out = llm.generate(messages, n=n, temperature=0.7, max_tokens=max_tokens, seed=seed)
         seconds = time.perf_counter() - start
         tokens = sum(c.completion_tokens for c in out)
-        runs.append({"seed": seed, "seconds": seconds, "tokens": tokens,
-                     "tokens_per_s": tokens / seconds})
-    total_tokens = sum(r["tokens"] for r in runs)
-    total_s = sum(r["seconds"] for r in runs)
-    return {"n": n, "prompt_tokens": out[0].prompt_tokens, "runs": runs,
-            "tokens": total_tokens, "seconds": total_s, "tokens_per_s": total_tokens / total_s,
-            "seconds_per_call": total_s / len(runs)}
+        runs.append({"seed": seed, "seconds": round(seconds, 4), "tokens": tokens})
+    tokens = sum(r["tokens"] for r in runs)
+    seconds = sum(r["seconds"] for r in runs)
+    return {"n": n, "prompt_tokens": out[0].prompt_tokens, "runs": runs, "tokens": tokens,
+            "seconds": round(seconds, 3), "tokens_per_s": round(tokens / seconds, 2)}
 
 
-def time_ranking(llm: LocalLLM, messages: list[dict[str, str]], candidates: list[str],
-                 repeats: int) -> dict[str, Any]:
-    """Seconds `continuation_logprobs` takes for all candidates (median of ``repeats``)."""
+def time_ranking(llm: Any, probes: list[tuple[list[Message], list[str]]]) -> dict[str, Any]:
+    """Rank every probe once, in order (consecutive probes share their prompt's prefix)."""
     times, scores = [], []
-    for _ in range(repeats):
+    for messages, candidates in probes:
         start = time.perf_counter()
-        scores = llm.continuation_logprobs(messages, candidates)
+        scores.append(llm.continuation_logprobs(messages, candidates))
         times.append(time.perf_counter() - start)
-    best = sorted(zip(scores, candidates, strict=True), reverse=True)[:3]
-    # For comparison: sampling as many step lines instead (n=36, at most 24 tokens each).
-    sampling = []
-    for seed in SEEDS[:repeats]:
-        start = time.perf_counter()
-        llm.generate(messages, n=len(candidates), temperature=0.7, max_tokens=24, seed=seed)
-        sampling.append(time.perf_counter() - start)
-    return {"candidates": len(candidates), "seconds": statistics.median(times), "runs": times,
-            "top3": [{"step": c, "logprob": s} for s, c in best],
-            "sample_same_number_s": statistics.median(sampling)}
+    total = sum(times)
+    return {"probes": len(probes), "seconds": round(total, 3),
+            "steps_per_s": round(len(probes) / total, 3),
+            "median_s": round(statistics.median(times), 4), "scores": scores}
+
+
+def first_call(engine: str, threads: int, dtype: str) -> tuple[Any, dict[str, float]]:
+    """A fresh engine: seconds to construct + load, and to its first (greedy) reply."""
+    start = time.perf_counter()
+    llm = build(engine, threads, dtype)
+    llm.load()
+    loaded = time.perf_counter() - start
+    llm.generate([{"role": "user", "content": "Say hi."}], max_tokens=8)
+    return llm, {"load_s": round(loaded, 3),
+                 "first_call_s": round(time.perf_counter() - start, 3)}
 
 
 def main() -> None:
@@ -118,23 +109,23 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/llm_throughput.json"))
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3, choices=range(1, len(SEEDS) + 1))
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
-    parser.add_argument("--dtypes", default="bfloat16,float32")
+    parser.add_argument("--threads", type=int, default=llamacpp.physical_cores(),
+                        help="CPU threads of both engines (default: the physical cores)")
+    parser.add_argument("--dtype", default="float32", help="transformers weights")
+    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--tasks", type=int, default=8,
+                        help="test puzzles whose random walks give the ranking probes")
     parser.add_argument("--convert", action="store_true",
-                        help="also time the one-off GGUF conversion into a fresh temporary cache")
+                        help="also time transformers' one-off GGUF conversion (fresh cache)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    engines = [e for e in args.engines.split(",") if e]
 
     result: dict[str, Any] = {
-        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "transformers": transformers.__version__,
+        "machine": {"cpu_count": os.cpu_count(), "threads": args.threads,
                     "python": platform.python_version(), "processor": platform.processor(),
-                    "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                    "fast_bf16": dtypes.cpu_has_fast_bf16(),
-                    "auto_dtype": dtypes.resolve_dtype("auto"),
-                    "load_average": os.getloadavg()},
+                    "load_average_start": os.getloadavg()},
         "max_tokens": args.max_tokens, "repeats": args.repeats, "temperature": 0.7,
+        "transformers_dtype": args.dtype,
     }
     if args.convert:
         old = os.environ.get("ARMAP_CACHE_DIR")
@@ -142,60 +133,66 @@ def main() -> None:
             os.environ["ARMAP_CACHE_DIR"] = tmp
             start = time.perf_counter()
             local.embedded_model_dir()
-            result["convert_s"] = time.perf_counter() - start
+            result["convert_s"] = round(time.perf_counter() - start, 2)
         if old is None:
             del os.environ["ARMAP_CACHE_DIR"]
         else:
             os.environ["ARMAP_CACHE_DIR"] = old
-    start = time.perf_counter()
-    cache_hit = (local.cache_root() / "models" / local.EMBEDDED_MODEL / "config.json").is_file()
-    local.embedded_model_dir()
-    result["prepare_s"] = time.perf_counter() - start
-    result["cache_hit"] = cache_hit
+    if "transformers" in engines:
+        local.embedded_model_dir()  # converted once, outside the timings
 
+    with make("game24") as env:
+        probes = ranking_probes(env, PromptPack.load("game24", "choice"),
+                                env.tasks("test")[:args.tasks], seed=0)
+    result["ranking_probes"] = len(probes)
+    result["mean_candidates"] = round(sum(len(c) for _, c in probes) / len(probes), 2)
     messages = [{"role": "user", "content": PROMPT}]
-    candidates = candidate_steps()
-    result["dtypes"] = {}
-    for dtype in args.dtypes.split(","):
-        start = time.perf_counter()
-        llm = LocalLLM(dtype=dtype)
-        llm.load()
-        load_s = time.perf_counter() - start
-        llm.generate(messages, n=2, temperature=0.7, max_tokens=4, seed=0)  # warm up
-        entry = {"load_s": load_s,
-                 "generate": [time_generate(llm, messages, n, args.max_tokens, args.repeats)
-                              for n in (1, 10)],
-                 "ranking": time_ranking(llm, messages, candidates, args.repeats)}
-        sample = llm.generate(messages, n=1, temperature=0.0, max_tokens=args.max_tokens)
-        entry["greedy_sample"] = sample[0].text
-        result["dtypes"][dtype] = entry
+    result["engines"] = {}
+    for engine in engines:
+        llm, entry = first_call(engine, args.threads, args.dtype)
+        entry["generate"] = [time_generate(llm, messages, n, args.max_tokens, args.repeats)
+                             for n in (1, 10)]
+        entry["ranking"] = time_ranking(llm, probes)
+        entry["greedy_sample"] = llm.generate(messages, max_tokens=args.max_tokens)[0].text
+        result["engines"][engine] = entry
+        print(f"{engine}: done", flush=True)
         del llm
+    result["machine"]["load_average_end"] = os.getloadavg()
 
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, {torch.get_num_threads()} threads, "
-          f"capability {result['machine']['cpu_capability']}, fast bf16: "
-          f"{result['machine']['fast_bf16']}, load average {result['machine']['load_average']}")
-    if "convert_s" in result:
-        print(f"GGUF -> safetensors conversion: {result['convert_s']:.1f} s")
-    print(f"cache {'hit' if cache_hit else 'miss'}: prepare {result['prepare_s']:.1f} s; "
-          f"prompt {next(iter(result['dtypes'].values()))['generate'][0]['prompt_tokens']} "
-          f"tokens; "
-          f"max_tokens {args.max_tokens}; {args.repeats} repeats")
-    print()
-    print("| dtype | load s | n | tokens | s/call | tokens/s |")
-    print("|---|---|---|---|---|---|")
-    for dtype, entry in result["dtypes"].items():
-        for g in entry["generate"]:
-            print(f"| {dtype} | {entry['load_s']:.1f} | {g['n']} | {g['tokens']} "
-                  f"| {g['seconds_per_call']:.2f} | {g['tokens_per_s']:.1f} |")
-    print()
-    print("| dtype | rank 36 steps s | sample 36 steps (n=36, <=24 tokens) s |")
-    print("|---|---|---|")
-    for dtype, entry in result["dtypes"].items():
-        rank = entry["ranking"]
-        print(f"| {dtype} | {rank['seconds']:.2f} | {rank['sample_same_number_s']:.2f} |")
+    if len(result["engines"]) == 2:
+        a, b = (result["engines"][e]["ranking"]["scores"] for e in ENGINES)
+        same = sum(max(range(len(x)), key=x.__getitem__) == max(range(len(y)), key=y.__getitem__)
+                   for x, y in zip(a, b, strict=True))
+        result["ranking_agreement"] = round(same / len(a), 4)
+    for entry in result["engines"].values():
+        entry["ranking"].pop("scores")
+
+    print(f"\n{args.threads} threads, load average {result['machine']['load_average_start']} -> "
+          f"{result['machine']['load_average_end']}; {len(probes)} ranking probes, "
+          f"{result['mean_candidates']} candidates each; max_tokens {args.max_tokens}\n")
+    rows = {
+        "tokens/s, n=1": lambda e: e["generate"][0]["tokens_per_s"],
+        "tokens/s, n=10": lambda e: e["generate"][1]["tokens_per_s"],
+        "ranked steps/s": lambda e: e["ranking"]["steps_per_s"],
+        "first-call latency, s": lambda e: e["first_call_s"],
+    }
+    names = list(result["engines"])
+    print("| | " + " | ".join(names) + (" | ratio |" if len(names) == 2 else " |"))
+    print("|---|" + "---:|" * (len(names) + (len(names) == 2)))
+    result["ratios"] = {}
+    for label, get in rows.items():
+        values = [get(result["engines"][n]) for n in names]
+        line = f"| {label} | " + " | ".join(f"{v:.2f}" for v in values)
+        if len(names) == 2:
+            ratio = values[0] / values[1]
+            result["ratios"][label] = round(ratio, 2)
+            line += f" | {ratio:.2f}x"
+        print(line + " |")
+    if "ranking_agreement" in result:
+        print(f"\nsame best candidate on {result['ranking_agreement']:.1%} of the probes")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

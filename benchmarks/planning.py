@@ -23,6 +23,7 @@ from typing import Any
 
 from armap.envs.spec import EnvConfig
 from armap.evaluate import RESULTS, EvalConfig, evaluate, load_results
+from armap.llm import LLMConfig
 from armap.policy import AgentConfig, build_policy
 from armap.reward import load_reward_model
 from armap.runner import RunnerConfig
@@ -43,6 +44,9 @@ def main() -> None:
     parser.add_argument("--length-weight", type=float, default=0.0)
     parser.add_argument("--price-weight", type=float, default=0.0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--engine", default="auto", help="local LLM engine (see --llm local)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="local LLM threads (0: the physical cores)")
     parser.add_argument("--out", default="benchmarks/results/planning.json")
     args = parser.parse_args()
 
@@ -50,8 +54,10 @@ def main() -> None:
     reward = load_reward_model(args.rm)
     options = [*args.env_option, *([f"puzzles={args.puzzles}"] if args.puzzles else [])]
     env = EnvConfig(env=args.env, env_option=options, limit=args.limit)
-    base = EvalConfig(env=env, agent=AgentConfig(policy=args.policy), rm=args.rm,
-                      methods=args.methods, runner=RunnerConfig(workers=args.workers))
+    agent = AgentConfig(policy=args.policy, llm=LLMConfig(engine=args.engine,
+                                                          threads=args.threads))
+    base = EvalConfig(env=env, agent=agent, rm=args.rm, methods=args.methods,
+                      runner=RunnerConfig(workers=args.workers))
     base.target.length_weight = args.length_weight
     base.target.price_weight = args.price_weight
     policy = build_policy(base.agent, env.family, env.env_class.parse_action)

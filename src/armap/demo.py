@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +21,44 @@ from armap.policy import explorers
 from armap.rundir import RunDir
 
 
+@dataclass(frozen=True)
+class DemoSizes:
+    """How big each stage of the demo is."""
+
+    explore_tasks: int
+    explore_samples: int
+    triplets: int
+    train_minutes: float
+    eval_tasks: int
+    budget: int
+
+
+DEMO_SIZES: dict[str, DemoSizes] = {
+    # The embedded LLM explores 4 puzzles; the rule catalogue fills the triplets.
+    "game24": DemoSizes(explore_tasks=4, explore_samples=2, triplets=3000, train_minutes=1.5,
+                        eval_tasks=6, budget=4),
+    # The heuristic explorer needs no LLM, so it shops for 300 train goals; relabeling turns
+    # the purchases into triplets, and pages need a longer (slower) reward-model input.
+    "webshop": DemoSizes(explore_tasks=300, explore_samples=2, triplets=3000, train_minutes=6.0,
+                         eval_tasks=10, budget=4),
+}
+"""The demo's sizes per environment family (each sized for two CPU cores); a family without
+an entry uses Game of 24's."""
+
+
 @dataclass
 class DemoConfig:
-    """Sizes of the demo's stages (the defaults take about 14 minutes on 2 CPU cores)."""
+    """The demo: which environment, and the sizes of its stages (each left out takes the
+    environment's `DEMO_SIZES`: about 6 minutes for Game of 24, about 15 for WebShop, on 2 CPU
+    cores with the llama.cpp engine)."""
 
-    explore_tasks: int | None = opt(None, "Train tasks explored (default: 8 when the LLM "
-                                    "explores, 300 when an environment's own explorer does).")
-    explore_samples: int = opt(2, "Episodes per explored task.")
-    triplets: int = opt(3000, "Rule-based triplets synthesized for training.")
-    train_minutes: float = opt(5.0, "Reward-model training budget in minutes.")
-    eval_tasks: int = opt(10, "Test tasks evaluated.")
-    budget: int = opt(4, "Complete trajectories per task for each planner.")
+    explore_tasks: int | None = opt(None, "Train tasks explored (default for this and the "
+                                    "sizes below: the environment's demo size).")
+    explore_samples: int | None = opt(None, "Episodes per explored task.")
+    triplets: int | None = opt(None, "Most triplets synthesized for training.")
+    train_minutes: float | None = opt(None, "Reward-model training budget in minutes.")
+    eval_tasks: int | None = opt(None, "Test tasks evaluated.")
+    budget: int | None = opt(None, "Complete trajectories per task for each planner.")
     policy: str = opt("llm", "Policy evaluated by the planners: llm or random.")
     explore_policy: str = opt("auto", "Explorer: llm, random, an environment's own explorer "
                               "(webshop: heuristic), or auto (the environment's heuristic "
@@ -41,6 +68,9 @@ class DemoConfig:
                                 "puzzles=../shared/data/game24/24.csv for the standard split).",
                                 input=True)
     seed: int = opt(0, "Seed of every stage.")
+    threads: int = opt(0, "CPU threads of the embedded LLM; 0: the physical cores available "
+                       "(on a CPU that other work keeps busy, fewer can be faster).",
+                       volatile=True)
 
     def resolved_explore_policy(self) -> str:
         if self.explore_policy != "auto":
@@ -49,10 +79,11 @@ class DemoConfig:
         own = [i.split(".", 1)[1] for i in explorers.ids() if i.startswith(family + ".")]
         return "heuristic" if "heuristic" in own else self.policy
 
-    def resolved_explore_tasks(self) -> int:
-        if self.explore_tasks is not None:
-            return self.explore_tasks
-        return 8 if self.resolved_explore_policy() in ("llm", "random") else 300
+    def sizes(self) -> DemoSizes:
+        """The stage sizes: those given, the environment's demo sizes for the rest."""
+        preset = DEMO_SIZES.get(EnvConfig(env=self.env).family, DEMO_SIZES["game24"])
+        return DemoSizes(**{f.name: getattr(self, f.name) if getattr(self, f.name) is not None
+                            else getattr(preset, f.name) for f in fields(DemoSizes)})
 
     def env_config(self, limit: int | None, split: str) -> EnvConfig:
         return EnvConfig(env=self.env, env_option=list(self.env_option), limit=limit,
@@ -66,6 +97,7 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
     """Run or resume the demo; returns the evaluation rows."""
     from armap.evaluate import EvalConfig, evaluate
     from armap.explore import ExploreConfig, explore
+    from armap.llm import LLMConfig
     from armap.policy import AgentConfig
     from armap.reward.config import RewardTrainConfig
     from armap.reward.train import train
@@ -82,37 +114,38 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
         say(f"   done in {timings[name]:.0f} s -> {root / name}")
         return out
 
+    size = config.sizes()
+    llm = LLMConfig(threads=config.threads)
     with RunDir(root).running("demo", config, seed=config.seed) as summary:
         summary["timings"] = timings
-        agent = AgentConfig(policy=config.policy)
-        explorer = AgentConfig(policy=config.resolved_explore_policy())
-        tasks = config.resolved_explore_tasks()
+        agent = AgentConfig(policy=config.policy, llm=llm)
+        explorer = AgentConfig(policy=config.resolved_explore_policy(), llm=llm)
         explored = stage(
-            "explore", f"the {explorer.policy} policy plays {tasks} {config.env} "
-            f"train tasks x {config.explore_samples} episodes",
-            lambda: explore(ExploreConfig(env=config.env_config(tasks, "train"),
-                                          agent=explorer, samples=config.explore_samples,
+            "explore", f"the {explorer.policy} policy plays {size.explore_tasks} {config.env} "
+            f"train tasks x {size.explore_samples} episodes",
+            lambda: explore(ExploreConfig(env=config.env_config(size.explore_tasks, "train"),
+                                          agent=explorer, samples=size.explore_samples,
                                           seed=config.seed), root / "explore"))
         say(f"   {explored['solved']} of {explored['trajectories']} episodes solved, mean "
             f"score {explored['mean_score']}")
-        synth_config = SynthConfig(env=config.env_config(None, "train"), count=config.triplets,
+        synth_config = SynthConfig(env=config.env_config(None, "train"), count=size.triplets,
                                    seed=config.seed,
                                    trajectories=str(root / "explore" / "trajectories.jsonl"))
         synth = stage(
-            "synthesize", f"{config.triplets} triplets ({synth_config.strategy_id} + the "
-            "explorer's episodes)", lambda: synthesize(synth_config, root / "synthesize"))
-        say(f"   negative types: {synth['negative_types']}")
+            "synthesize", f"at most {size.triplets} triplets ({synth_config.strategy_id} and "
+            "the explorer's episodes)", lambda: synthesize(synth_config, root / "synthesize"))
+        say(f"   {synth['triplets']} triplets; negative types: {synth['negative_types']}")
         trained = stage(
-            "train", f"MiniLM reward model, {config.train_minutes:g} minute budget",
-            lambda: _train_once(train, RewardTrainConfig(time_budget_minutes=config.train_minutes,
+            "train", f"MiniLM reward model, {size.train_minutes:g} minute budget",
+            lambda: _train_once(train, RewardTrainConfig(time_budget_minutes=size.train_minutes,
                                                          seed=config.seed),
                                 root / "synthesize" / "triplets.jsonl", root / "train"))
         say(f"   held-out pairwise accuracy: {trained.get('val_accuracy')}")
-        eval_config = EvalConfig(env=config.env_config(config.eval_tasks, "test"), agent=agent,
-                                 budget=config.budget, rm=str(root / "train" / "checkpoint"),
+        eval_config = EvalConfig(env=config.env_config(size.eval_tasks, "test"), agent=agent,
+                                 budget=size.budget, rm=str(root / "train" / "checkpoint"),
                                  seed=config.seed)
         evaluated = stage(
-            "eval", f"5 methods on {config.eval_tasks} test tasks, budget {config.budget}",
+            "eval", f"5 methods on {size.eval_tasks} test tasks, budget {size.budget}",
             lambda: evaluate(eval_config, root / "eval"))
         summary["methods"] = evaluated["methods"]
         say("\n" + (root / "eval" / "report.md").read_text())

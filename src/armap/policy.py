@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from armap.config import check_choice, opt
 from armap.errors import ConfigError
@@ -25,7 +25,10 @@ from armap.llm import EMBEDDED_MODEL, LLMConfig, make_llm
 from armap.llm.base import LLM, Message, SupportsRanking, completion_cost
 from armap.prompts import PromptPack
 from armap.registry import Registry
-from armap.types import Cost, Step, Trajectory
+from armap.types import Cost, Step, Task, Trajectory
+
+if TYPE_CHECKING:
+    from armap.envs.base import Env
 
 PromptMode = Literal["free", "choice"]
 RANK_CACHE_SIZE = 4096
@@ -253,3 +256,28 @@ class LLMPolicy:
             picks = random.Random(seed).choices(range(len(candidates)), weights, k=n)
         return [Step(candidates[i], thought=f"[ranked {len(candidates)} candidates; "
                      f"logprob {logprobs[i]:.2f}]") for i in picks]
+
+
+def ranking_probes(env: Env, prompts: PromptPack, tasks: list[Task], *, seed: int = 0
+                   ) -> list[tuple[list[Message], list[str]]]:
+    """(messages, candidates) as a choice-mode policy ranks them, along one random walk per
+    task: every state of the walk that lists two or more valid actions gives one probe.
+
+    Used to compare ranking backends on the prompts they really see.
+    """
+    rng = random.Random(seed)
+    probes: list[tuple[list[Message], list[str]]] = []
+    for task in tasks:
+        trajectory = Trajectory(task=task, initial_observation=env.reset(task))
+        for _ in range(env.max_steps):
+            actions = env.valid_actions() or []
+            if len(actions) >= 2:
+                probes.append((prompts.render(trajectory), list(actions)))
+            if not actions:
+                break
+            action = rng.choice(actions)
+            observation, done = env.step(action)
+            trajectory.steps.append(Step(action, observation=observation))
+            if done:
+                break
+    return probes
