@@ -1,6 +1,7 @@
 import pytest
 
 from armap.envs import make
+from armap.errors import ConfigError
 from armap.llm.scripted import ScriptedLLM
 from armap.policy import LLMPolicy, RandomPolicy
 from armap.prompts import PromptPack
@@ -60,7 +61,7 @@ class RankingLLM(ScriptedLLM):
         super().__init__(replies=["unused"])
         self.table = table
 
-    def continuation_logprobs(self, messages, continuations):
+    def continuation_logprobs(self, messages, continuations, per_token=False):
         return [self.table[c] for c in continuations]
 
 
@@ -92,9 +93,9 @@ def test_ranking_is_cached_per_prompt_and_does_not_list_the_candidates():
     seen = []
     original = llm.continuation_logprobs
 
-    def spy(messages, continuations):
+    def spy(messages, continuations, **kw):
         seen.append(messages[-1]["content"])
-        return original(messages, continuations)
+        return original(messages, continuations, **kw)
 
     llm.continuation_logprobs = spy
     policy = LLMPolicy(llm, PromptPack.load("game24", "choice"), lambda t: t, mode="choice")
@@ -127,7 +128,7 @@ def test_ranking_a_single_valid_action_costs_no_llm_call():
     class CountingLLM(RankingLLM):
         asked = 0
 
-        def continuation_logprobs(self, messages, continuations):
+        def continuation_logprobs(self, messages, continuations, per_token=False):
             self.asked += 1
             return super().continuation_logprobs(messages, continuations)
 
@@ -140,3 +141,35 @@ def test_ranking_a_single_valid_action_costs_no_llm_call():
     assert cost.llm_calls == 0 and llm.asked == 0
     policy.propose(context(), valid_actions=["Answer: 4 * 6 = 24", "other"], cost=cost)
     assert cost.llm_calls == 1 and llm.asked == 1 and policy.rank_calls == 1
+
+
+def test_a_pack_sets_its_context_limits_and_how_candidates_are_ranked():
+    pack = PromptPack.load("webshop", "choice")
+    assert (pack.rank, pack.history_chars, pack.latest_chars) == ("mean", 0, 1200)
+    assert PromptPack.load("game24", "choice").rank == "sum"
+    seen = []
+
+    class Spy(RankingLLM):
+        def continuation_logprobs(self, messages, continuations, per_token=False):
+            seen.append(per_token)
+            return super().continuation_logprobs(messages, continuations)
+
+    LLMPolicy(Spy({"a": 0.0, "b": -1.0}), pack, lambda t: t, mode="choice").propose(
+        context(), valid_actions=["a", "b"])
+    assert seen == [True]
+    with pytest.raises(ConfigError, match="prompt pack setting 'rank: max'"):
+        PromptPack.parse("### user\nhi\n### settings\nrank: max\n")
+
+
+def test_long_history_is_capped_and_the_instruction_stated_once():
+    pack = PromptPack.parse("### user\n$instruction\n$history\nNOW: $observation\n"
+                            "### settings\nhistory_steps: 2\nhistory_chars: 20\n"
+                            "latest_chars: 50\n")
+    goal = "Find me a brass desk lamp with color: gold, under thirty dollars please"
+    task = Task("t", "toy", goal)
+    steps = [Step(f"a{i}", observation=f"page {i} {goal} " + "x" * 100) for i in range(5)]
+    text = pack.render(Trajectory(task, initial_observation="start", steps=steps))[-1]["content"]
+    assert text.count(goal) == 1
+    assert "[3 earlier steps omitted]" in text and "a2" not in text and "a3" in text
+    assert "\na3\npage 3 ( [...] xxx" in text  # capped at 20 characters, start and end
+    assert len(text.split("NOW: ")[1]) <= 50 + len(" [...] ")

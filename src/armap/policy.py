@@ -237,7 +237,8 @@ class LLMPolicy:
         key = json.dumps([messages, candidates])
         logprobs = self._ranked.get(key)
         if logprobs is None:
-            logprobs = self.llm.continuation_logprobs(messages, candidates)
+            logprobs = self.llm.continuation_logprobs(messages, candidates,
+                                                      per_token=self.prompts.rank == "mean")
             self.rank_calls += 1
             if cost is not None:
                 cost.add(Cost(llm_calls=1))

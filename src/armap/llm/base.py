@@ -57,9 +57,10 @@ class SupportsRanking(Protocol):
     """A backend that can score given continuations of a conversation (the local backend)."""
 
     def continuation_logprobs(
-        self, messages: list[Message], continuations: list[str]
+        self, messages: list[Message], continuations: list[str], *, per_token: bool = False
     ) -> list[float]:
-        """Sum of token log-probabilities of each continuation as the assistant's reply."""
+        """Sum of token log-probabilities of each continuation as the assistant's reply (with
+        ``per_token``, their mean per token: long candidates are not penalized for length)."""
         ...
 
 

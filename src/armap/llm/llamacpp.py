@@ -524,9 +524,10 @@ class LlamaCppLLM:
 
     # -- ranking -----------------------------------------------------------------------------
 
-    def continuation_logprobs(self, messages: list[Message],
-                              continuations: list[str]) -> list[float]:
-        """Sum of log-probabilities of each continuation (then ``<|im_end|>``) as the reply.
+    def continuation_logprobs(self, messages: list[Message], continuations: list[str], *,
+                              per_token: bool = False) -> list[float]:
+        """Sum of log-probabilities of each continuation (then ``<|im_end|>``) as the reply
+        (their mean per token with ``per_token``).
 
         The prompt's cells are shared by every candidate; candidate tokens are evaluated once
         per distinct prefix (a trie), all in one batch when the context has room.
@@ -557,6 +558,8 @@ class LlamaCppLLM:
                 cells += need
             if chunk:
                 self._score_chunk(runner, prompt, [conts[j] for j in chunk], chunk, scores)
+        if per_token:
+            return [score / len(cont) for score, cont in zip(scores, conts, strict=True)]
         return scores
 
     @staticmethod

@@ -347,9 +347,10 @@ class LocalLLM:
         u = torch.rand((probs.shape[0], 1), generator=gen, dtype=cdf.dtype) * cdf[:, -1:]
         return torch.searchsorted(cdf, u, right=True)[:, 0].clamp_(max=probs.shape[-1] - 1)
 
-    def continuation_logprobs(self, messages: list[Message],
-                              continuations: list[str]) -> list[float]:
-        """Sum of log-probabilities of each continuation (then ``<|im_end|>``) as the reply.
+    def continuation_logprobs(self, messages: list[Message], continuations: list[str], *,
+                              per_token: bool = False) -> list[float]:
+        """Sum of log-probabilities of each continuation (then ``<|im_end|>``) as the reply
+        (their mean per token with ``per_token``).
 
         The prompt runs once; its KV cache is repeated for batches of right-padded
         continuations, grouped by length (causal attention keeps the padding out of every
@@ -383,6 +384,8 @@ class LocalLLM:
                 for i, score in zip(rows, logp.masked_fill(~real, 0.0).sum(-1).tolist(),
                                     strict=True):
                     scores[i] = score
+        if per_token:
+            return [score / len(cont) for score, cont in zip(scores, conts, strict=True)]
         return scores
 
     def __repr__(self) -> str:

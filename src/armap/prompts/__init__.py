@@ -3,8 +3,10 @@
 A pack file has sections introduced by ``### system``, ``### user`` and optionally
 ``### step`` (how one past step is shown; default ``$action`` then ``$observation``),
 ``### candidates`` (how listed valid actions are shown, with ``$list``; choice mode) and
-``### limits`` (``name: number`` lines overriding `history_steps`, `history_chars` and
-`latest_chars`, the caps that keep long episodes within a small model's context). Templates
+``### settings`` (``name: value`` lines: `history_steps`, `history_chars` and `latest_chars`,
+the caps that keep long episodes within a small model's context, and `rank`, how a model that
+ranks candidates scores them: ``sum`` of their token log-probabilities, or ``mean`` per token
+so long candidates such as product ids are not penalized for their length). Templates
 use ``$name`` placeholders (`string.Template`): ``$instruction``, ``$initial_observation``,
 ``$observation`` (the latest one), ``$history`` (the rendered steps), ``$candidates`` (the
 candidates section, empty when no actions are listed, e.g. when a local model ranks them by
@@ -23,14 +25,16 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from string import Template
+from typing import Any
 
 from armap.errors import ConfigError
 from armap.llm.base import Message
 from armap.text import MAX_OBSERVATION_CHARS, cap, elide_instruction
 from armap.types import Trajectory
 
-_SECTION = re.compile(r"^### (system|user|step|candidates|limits)\s*$", re.MULTILINE)
+_SECTION = re.compile(r"^### (system|user|step|candidates|settings)\s*$", re.MULTILINE)
 _LIMITS = ("history_steps", "history_chars", "latest_chars")
+RANKINGS = ("sum", "mean")
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class PromptPack:
     history_steps: int = 8
     history_chars: int = MAX_OBSERVATION_CHARS
     latest_chars: int = 4 * MAX_OBSERVATION_CHARS
+    rank: str = "sum"
 
     @classmethod
     def parse(cls, text: str) -> PromptPack:
@@ -51,15 +56,19 @@ class PromptPack:
         sections = {parts[i]: parts[i + 1].strip("\n") for i in range(1, len(parts) - 1, 2)}
         if "user" not in sections:
             raise ConfigError("a prompt pack needs a '### user' section")
-        limits: dict[str, int] = {}
-        for line in sections.get("limits", "").splitlines():
+        limits: dict[str, Any] = {}
+        for line in sections.get("settings", "").splitlines():
             if not line.strip():
                 continue
-            name, _, value = line.partition(":")
-            if name.strip() not in _LIMITS or not value.strip().isdigit():
-                raise ConfigError(f"prompt pack limit {line.strip()!r}: use one of "
-                                  f"{', '.join(_LIMITS)} with a whole number")
-            limits[name.strip()] = int(value)
+            name, _, value = (x.strip() for x in line.partition(":"))
+            if name == "rank" and value in RANKINGS:
+                limits[name] = value
+            elif name in _LIMITS and value.isdigit():
+                limits[name] = int(value)
+            else:
+                raise ConfigError(f"prompt pack setting {line.strip()!r}: use one of "
+                                  f"{', '.join(_LIMITS)} with a whole number, or rank: "
+                                  f"{' or '.join(RANKINGS)}")
         return cls(sections.get("system", ""), sections["user"],
                    sections.get("step", cls.step), sections.get("candidates", cls.candidates),
                    **limits)
