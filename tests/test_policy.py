@@ -171,5 +171,5 @@ def test_long_history_is_capped_and_the_instruction_stated_once():
     text = pack.render(Trajectory(task, initial_observation="start", steps=steps))[-1]["content"]
     assert text.count(goal) == 1
     assert "[3 earlier steps omitted]" in text and "a2" not in text and "a3" in text
-    assert "\na3\npage 3 ( [...] xxx" in text  # capped at 20 characters, start and end
+    assert "\na3\npage 3 (th [...] xxx" in text  # capped at 20 characters, start and end
     assert len(text.split("NOW: ")[1]) <= 50 + len(" [...] ")

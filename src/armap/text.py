@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-MAX_OBSERVATION_CHARS = 1_000
+MAX_OBSERVATION_CHARS = 400
 """Longest observation kept whole in a reward-model input (and, by default, in a prompt's
 history); a WebShop results page or a ScienceWorld room description is cut there."""
 CUT_MARK = " [...] "
-HEAD_SHARE = 0.4
+HEAD_SHARE = 0.5
 """Share of a cut text kept from its start; the rest comes from its end (a WebShop item page
 lists its options first and ends with the title, the price and the buttons)."""
 INSTRUCTION_MARK = "(the instruction)"

@@ -158,6 +158,7 @@ class LearnedRewardModel(torch.nn.Module):
         self.tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir or source),
                                                        local_files_only=True)
         self.tokenizer.padding_side = "right"
+        self.tokenizer.model_max_length = 1 << 30  # counting long texts is fine; inputs are cut
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
         self._n_special = len(self.tokenizer("")["input_ids"])
