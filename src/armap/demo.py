@@ -39,8 +39,8 @@ DEMO_SIZES: dict[str, DemoSizes] = {
                         eval_tasks=6, budget=4),
     # The heuristic explorer needs no LLM, so it shops for 300 train goals; relabeling turns
     # the purchases into triplets, and pages need a longer (slower) reward-model input.
-    "webshop": DemoSizes(explore_tasks=300, explore_samples=2, triplets=3000, train_minutes=6.0,
-                         eval_tasks=10, budget=4),
+    "webshop": DemoSizes(explore_tasks=300, explore_samples=2, triplets=3000, train_minutes=5.0,
+                         eval_tasks=4, budget=3),
 }
 """The demo's sizes per environment family (each sized for two CPU cores); a family without
 an entry uses Game of 24's."""
