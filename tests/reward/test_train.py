@@ -119,7 +119,9 @@ def test_the_default_max_length_covers_most_trajectories_of_the_data():
     model = build_model(small())
     short = game24_triplets(20, seed=2)
     assert auto_max_length(model, short, seed=0) == 192  # Game of 24: the floor
-    long_page = " ".join(f"word{i}" for i in range(300))
-    longer = [replace(t, positive=replace(t.positive, steps=[
-        replace(s, observation=long_page) for s in t.positive.steps])) for t in short]
+    # Observations are capped per step by the serializer, so length comes from many distinct steps.
+    step = short[0].positive.steps[0]
+    many = [replace(step, observation=" ".join(f"page{k}word{i}" for i in range(100)))
+            for k in range(12)]
+    longer = [replace(t, positive=replace(t.positive, steps=many)) for t in short]
     assert auto_max_length(model, longer, seed=0) == 512  # capped at MiniLM's 512 positions
