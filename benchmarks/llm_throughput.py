@@ -7,7 +7,13 @@ For each engine, on the embedded SmolLM2-135M-Instruct with the same number of t
   few-shot Game of 24 prompt);
 - ranked steps/s: `continuation_logprobs` calls per second on the Game of 24 choice prompts a
   policy really ranks (states along random walks of test puzzles, about 20 candidates each);
-- the share of those probes on which both engines pick the same best candidate.
+- the share of those probes on which both engines pick the same best candidate;
+- how close ranking is to the arithmetic limit: the floating-point operations the transformers
+  engine's ranking performs (counted from the tokens its forward passes run: weights, attention,
+  and the output layer where logits are kept), over its time, against the float32 matrix-multiply
+  peak of the same threads on the model's own layer shapes (``torch.mm``, best of repeats). An
+  engine that does the same arithmetic in float32 cannot rank faster than ``peak / achieved``
+  times transformers; the trie of llama.cpp removes a share of the tokens on top of that.
 
 Prints a table with the llama.cpp / transformers ratios and writes JSON::
 
@@ -80,6 +86,49 @@ def time_generate(llm: Any, messages: list[Message], n: int, max_tokens: int,
             "seconds": round(seconds, 3), "tokens_per_s": round(tokens / seconds, 2)}
 
 
+def count_forward_flops(llm: local.LocalLLM) -> dict[str, float]:
+    """Wrap the transformers engine's forward pass to add up the floating-point operations it
+    runs: 2 per weight per token in the layers, 4 per hidden unit per attended position per layer,
+    and 2 per output-layer weight for every position whose logits are kept."""
+    llm.load()
+    cfg = llm._lm.config
+    d, layers, vocab = cfg.hidden_size, cfg.num_hidden_layers, cfg.vocab_size
+    weights = sum(p.numel() for n, p in llm._lm.named_parameters()
+                  if p.ndim == 2 and "embed" not in n and "lm_head" not in n)
+    counts = {"tokens": 0.0, "flops": 0.0}
+    inner = llm._forward
+
+    def forward(input_ids: Any, cache: Any = None, *, logits_to_keep: int = 0) -> Any:
+        rows, width = input_ids.shape
+        past = cache.get_seq_length() if cache is not None else 0
+        attended = rows * (width * past + width * (width + 1) / 2)
+        kept = rows * (logits_to_keep or width)
+        counts["tokens"] += rows * width
+        counts["flops"] += (2 * weights * rows * width + 4 * d * layers * attended
+                            + 2 * d * vocab * kept)
+        return inner(input_ids, cache, logits_to_keep=logits_to_keep)
+
+    llm._forward = forward  # type: ignore[method-assign]
+    return counts
+
+
+def matmul_peak(llm: local.LocalLLM, rows: int, repeats: int = 30) -> float:
+    """Best float32 GFLOP/s of ``torch.mm`` on the model's two MLP shapes, ``rows`` tokens."""
+    import torch
+
+    cfg = llm._lm.config
+    d, ff = cfg.hidden_size, cfg.intermediate_size
+    best = 0.0
+    for k, n in ((d, ff), (ff, d)):
+        a, b = torch.randn(rows, k), torch.randn(k, n)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(10):
+                torch.mm(a, b)
+            best = max(best, 10 * 2 * rows * k * n / (time.perf_counter() - start) / 1e9)
+    return best
+
+
 def time_ranking(llm: Any, probes: list[tuple[list[Message], list[str]]]) -> dict[str, Any]:
     """Rank every probe once, in order (consecutive probes share their prompt's prefix)."""
     times, scores = [], []
@@ -150,9 +199,21 @@ def main() -> None:
     result["engines"] = {}
     for engine in engines:
         llm, entry = first_call(engine, args.threads, args.dtype)
+        counts = count_forward_flops(llm) if engine == "transformers" else None
         entry["generate"] = [time_generate(llm, messages, n, args.max_tokens, args.repeats)
                              for n in (1, 10)]
         entry["ranking"] = time_ranking(llm, probes)
+        if counts is not None:
+            seconds = entry["ranking"]["seconds"]
+            rows = round(counts["tokens"] / len(probes))
+            peak = matmul_peak(llm, rows=max(rows, 1))
+            achieved = counts["flops"] / seconds / 1e9
+            result["compute_bound"] = {
+                "ranking_gflop": round(counts["flops"] / 1e9, 2),
+                "ranking_tokens_per_probe": rows,
+                "achieved_gflops": round(achieved, 2), "matmul_peak_gflops": round(peak, 2),
+                "share_of_peak": round(achieved / peak, 3),
+                "max_float32_speedup": round(peak / achieved, 2)}
         entry["greedy_sample"] = llm.generate(messages, max_tokens=args.max_tokens)[0].text
         result["engines"][engine] = entry
         print(f"{engine}: done", flush=True)
@@ -188,6 +249,13 @@ def main() -> None:
             result["ratios"][label] = round(ratio, 2)
             line += f" | {ratio:.2f}x"
         print(line + " |")
+    if "compute_bound" in result:
+        cb = result["compute_bound"]
+        print(f"\ntransformers ranking: {cb['ranking_gflop']} GFLOP over the probes "
+              f"({cb['ranking_tokens_per_probe']} tokens a probe), {cb['achieved_gflops']} GFLOP/s "
+              f"= {cb['share_of_peak']:.0%} of the float32 matmul peak "
+              f"({cb['matmul_peak_gflops']} GFLOP/s): at most {cb['max_float32_speedup']}x "
+              "faster for any engine doing the same float32 arithmetic")
     if "ranking_agreement" in result:
         print(f"\nsame best candidate on {result['ranking_agreement']:.1%} of the probes")
     args.out.parent.mkdir(parents=True, exist_ok=True)
