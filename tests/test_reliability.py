@@ -113,7 +113,11 @@ def test_first_ctrl_c_stops_a_hung_request_within_seconds(tmp_path):
             [sys.executable, "-m", "armap.cli", "explore", "--policy", "llm", "--llm",
              "openai", "--model", "m", "--base-url", server.base_url, "--timeout", "60",
              "--limit", "3", "--run-dir", str(tmp_path)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            # A shell that started the test run in the background (`cmd &`) passes SIGINT down
+            # ignored; the CLI, like any program, keeps an inherited SIG_IGN. Start it as a
+            # terminal would.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 30
         while server.count == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
