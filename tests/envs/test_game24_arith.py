@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import operator
 import re
 from collections import Counter
@@ -261,9 +262,9 @@ def test_every_single_mutation_is_rejected(puzzle: tuple[int, ...], data: st.Dat
                 assert check_answer(line, puzzle) == (oracle(mutant) == 24), line
             else:
                 assert not check_answer(line, puzzle), (kind, line)
-    for claim in ["25", "23", "-24", "240", "2 4", "24.5", "12*2", "twenty-four"]:
-        assert not check_answer(_answer(tokens, claim), puzzle), claim
-    assert check_answer(_answer(tokens, "24.0"), puzzle)
+    # Tree of Thoughts' rule: the expression before "=" decides, whatever result is claimed.
+    for claim in ["24.0", "25", "23", "-24", "240", "2 4", "24.5", "12*2", "twenty-four"]:
+        assert check_answer(_answer(tokens, claim), puzzle), claim
 
 
 _VARIANTS = {"*": ["*", "×", "x", "X", "·"], "/": ["/", "÷"], "-": ["-", "−", "–", "—"]}
@@ -330,8 +331,6 @@ def test_check_answer_accepts(line: str) -> None:
         "Answer: __import__('os') = 24",
         "Answer: 2**3 * 3 = 24",
         "Answer: (13 - 8) ** 4 + 4 = 24",
-        "Answer: (13 - 8) * 4 + 4 = 25",
-        "Answer: (13 - 8) * 4 + 4 = 2 4",
         "Answer: -(8 - 13) * 4 + 4 = 24",
         "Answer: (13 - 8) * 4 + 4 + 0 = 24",
         "Answer: (13 - 8) * 4 * 4 = 24",
@@ -638,3 +637,36 @@ def test_load_ranked_puzzles_errors(tmp_path: Path) -> None:
     good = tmp_path / "good.csv"
     good.write_text("Rank,Puzzles,AMT (s)\n1,6 1 4 1,4.4\n2,13 12 11 10,9\n")
     assert load_ranked_puzzles(str(good)) == [(6, 1, 4, 1), (13, 12, 11, 10)]
+
+
+# --------------------------------------------------------------------------- Tree of Thoughts' rule
+
+REAL_LLM = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "game24" / "real_llm"
+
+
+def test_the_claimed_result_does_not_decide() -> None:
+    # (13 - 9) * (12 - 6) is 24 whatever the line claims; Tree of Thoughts counts it correct.
+    assert check_answer("Answer: (13 - 9) * (12 - 6) = 48", [6, 9, 12, 13])
+    assert not check_answer("Answer: (13 - 9) * (12 - 5) = 24", [5, 9, 12, 13])
+
+
+def test_the_checker_agrees_with_the_recorded_verdicts_of_real_llm_outputs() -> None:
+    """Every recorded output's ``correct`` was re-checked with Tree of Thoughts' own code. The
+    one kind of difference allowed: a markdown-bold answer line (``**Answer: ... = 24**``),
+    which that code hands to sympy with the asterisks and so scores 0; the checker reads the
+    expression through the formatting."""
+    files = sorted(REAL_LLM.glob("*.jsonl"))
+    if not files:
+        pytest.skip(f"needs the recorded real-LLM outputs in {REAL_LLM}")
+    checked, disagree = 0, []
+    for path in files:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            numbers = [int(x) for x in record["puzzle"].split()]
+            if check_answer(record["text"], numbers) != bool(record["correct"]):
+                last = record["text"].strip().splitlines()[-1]
+                if not (record["correct"] == 0 and last.startswith("**")):
+                    disagree.append((path.name, record["row"], last))
+            checked += 1
+    assert checked > 2000
+    assert disagree == []

@@ -353,12 +353,12 @@ def parse_answer(line: str) -> str | None:
 
 
 def check_answer(line: str, numbers: Sequence[int]) -> bool:
-    """The hidden checker: True iff the answer uses exactly ``numbers`` and equals 24.
+    """The hidden checker, Tree of Thoughts' rule: the expression before ``=`` decides. True iff
+    it uses exactly ``numbers`` and equals 24; the claimed result after ``=`` is not read.
 
     ``line`` is like ``Answer: (13 - 8) * 4 + 4 = 24``; the ``Answer:`` prefix (also "The
-    answer is") and the ``= 24`` suffix are optional, text after the claimed result is ignored,
-    and a written claim other than 24 is rejected.  For multi-line text the last non-empty
-    line is checked.  Never raises.
+    answer is") is optional. For multi-line text the last non-empty line is checked (as Tree of
+    Thoughts does). Never raises.
     """
     try:
         if not isinstance(line, str):
@@ -366,8 +366,9 @@ def check_answer(line: str, numbers: Sequence[int]) -> bool:
         lines = [s for s in line.splitlines() if s.strip()]
         if not lines:
             return False
-        parsed = _parse_answer(lines[-1], require_prefix=False)
-        if parsed is None or (parsed.claimed is not None and parsed.claimed != TARGET):
+        expression = lines[-1].partition("=")[0]
+        parsed = _parse_answer(expression, require_prefix=False)
+        if parsed is None:
             return False
         wanted = Counter(Fraction(n) for n in numbers)
         return parsed.value == TARGET and Counter(parsed.numbers) == wanted
