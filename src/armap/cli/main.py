@@ -19,7 +19,9 @@ from armap.demo import DemoConfig, run_demo
 from armap.errors import ArmapError, MissingFileError
 from armap.evaluate import EvalConfig, evaluate
 from armap.explore import ExploreConfig, explore
+from armap.recorded import ImportConfig, import_outputs
 from armap.redact import redact
+from armap.rerank import RerankConfig, format_report, rerank
 from armap.reward.config import RewardTrainConfig
 from armap.reward.scoring import ScoreConfig
 from armap.synth import SynthConfig, synthesize
@@ -110,6 +112,32 @@ def _score(config: ScoreConfig) -> None:
 
 config_command(app, "score", ScoreConfig, _score,
                help="Score trajectories, or triplets (pairwise accuracy), with a reward model.")
+
+
+def _import(config: ImportConfig, run_dir: Path) -> None:
+    summary = import_outputs(config, run_dir)
+    typer.echo(f"Wrote {summary['trajectories']} trajectories to "
+               f"{run_dir / 'trajectories.jsonl'} ({summary['ran']} new, {summary['skipped']} "
+               f"resumed; {summary['unreadable_records']} records skipped)")
+    typer.echo(json.dumps(summary, indent=2))
+
+
+config_command(app, "import", ImportConfig, _import, extra=[RUN_DIR],
+               help="Turn recorded LLM outputs (JSONL) into trajectories by parsing and "
+                    "playing them in the environment.")
+
+
+def _rerank(config: RerankConfig) -> None:
+    from armap.reward import load_reward_model
+
+    report = rerank(config, load_reward_model(config.rm))
+    typer.echo(format_report(report))
+    typer.echo(f"\nWrote {config.output_path}")
+
+
+config_command(app, "rerank", RerankConfig, _rerank,
+               help="Best-of-N re-ranking of recorded trajectories with a reward model: the "
+                    "pick against the oracle and the mean, for several N.")
 
 
 DEMO_DIR = inspect.Parameter(

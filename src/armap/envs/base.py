@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from armap.types import Task
+from armap.types import Task, Trajectory
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,20 @@ class Env(ABC):
         """Ids of the tasks training data must never use: by default every task outside the
         ``train`` split."""
         return {t.id for split in self.splits if split != "train" for t in self.tasks(split)}
+
+    def find_task(self, ref: str) -> Task | None:
+        """The task ``ref`` names (its id), from any split; None if no task has that id.
+        Environments may accept other names too (Game of 24: the puzzle, ``"4 4 8 13"``)."""
+        index = self.__dict__.get("_task_index")
+        if index is None:
+            index = {t.id: t for split in self.splits for t in self.tasks(split)}
+            self._task_index = index
+        return index.get(ref)
+
+    def failure_type(self, trajectory: Trajectory) -> str | None:
+        """What went wrong in a trajectory that fell short of the full score, in the env's own
+        terms (reports use it); None when it succeeded or the env cannot tell."""
+        return None
 
     def valid_actions(self) -> list[str] | None:
         """The actions that make sense now, or None when the env cannot list them."""

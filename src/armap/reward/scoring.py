@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,21 +64,29 @@ def score_file(reward: RewardModel, input_path: str | Path, output_path: str | P
         return _triplets(reward, triplets, output)
     trajectories = list(read_records(input_path, Trajectory.from_dict, "trajectory"))
     output.unlink(missing_ok=True)
-    by_instruction: dict[str, list[int]] = {}
-    for i, t in enumerate(trajectories):
-        by_instruction.setdefault(t.task.instruction, []).append(i)
-    scores = [0.0] * len(trajectories)
-    for instruction, idx in tqdm(by_instruction.items(), desc="score", unit="task"):
-        for start in range(0, len(idx), BATCH):
-            chunk = idx[start:start + BATCH]
-            for i, s in zip(chunk, reward.score(instruction, [trajectories[i] for i in chunk]),
-                            strict=True):
-                scores[i] = s
+    scores = score_trajectories(reward, trajectories)
     with JsonlWriter(output) as writer:
         writer.write_many([{"task_id": t.task.id, "episode": t.meta.get("episode"),
                             "score": s, "env_score": t.env_score}
                            for t, s in zip(trajectories, scores, strict=True)])
     return {"records": len(scores), "mean_score": statistics.fmean(scores) if scores else None}
+
+
+def score_trajectories(reward: RewardModel, trajectories: Sequence[Trajectory], *,
+                       progress: bool = True) -> list[float]:
+    """Each trajectory's score against its own task's instruction, in batches per task."""
+    by_instruction: dict[str, list[int]] = {}
+    for i, t in enumerate(trajectories):
+        by_instruction.setdefault(t.task.instruction, []).append(i)
+    scores = [0.0] * len(trajectories)
+    for instruction, idx in tqdm(by_instruction.items(), desc="score", unit="task",
+                                 disable=not progress):
+        for start in range(0, len(idx), BATCH):
+            chunk = idx[start:start + BATCH]
+            for i, s in zip(chunk, reward.score(instruction, [trajectories[i] for i in chunk]),
+                            strict=True):
+                scores[i] = s
+    return scores
 
 
 def _triplets(reward: RewardModel, triplets: list[Triplet], output: Path) -> dict[str, Any]:

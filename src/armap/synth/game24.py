@@ -18,7 +18,7 @@ from fractions import Fraction
 from functools import lru_cache
 
 from armap.envs.game24 import arith
-from armap.envs.game24.env import Game24Env, make_task
+from armap.envs.game24.env import Game24Env, classify_failure, make_task
 from armap.episode import replay
 from armap.synth.base import SynthContext
 from armap.types import Task, Trajectory, Triplet
@@ -96,30 +96,6 @@ def paths_to_24(values: Sequence[Fraction], limit: int = 50,
 
     search(tuple(sorted(Fraction(v) for v in values)), [])
     return out
-
-
-def classify_failure(trajectory: Trajectory) -> str | None:
-    """The error type of a failed Game of 24 trajectory (None if it passes the checker)."""
-    numbers = [Fraction(x) for x in trajectory.task.spec["numbers"]]
-    answer_lines = [a for a in trajectory.actions if arith.parse_answer(a) is not None]
-    if not answer_lines:
-        return "broken_format"
-    parsed = arith.parse_answer_line(answer_lines[-1])
-    assert parsed is not None
-    if arith.check_answer(answer_lines[-1], [int(x) for x in numbers]):
-        return None
-    used, wanted = sorted(parsed.numbers), sorted(numbers)
-    if used != wanted:
-        if len(used) < len(wanted) and all(used.count(x) <= wanted.count(x) for x in used):
-            return "number_left_out"
-        if any(x not in wanted for x in used):
-            return "number_not_in_puzzle"
-        return "number_used_twice"
-    for action in trajectory.actions:
-        step = arith.parse_step(action)
-        if step is not None and step.computed() != step.result:
-            return "wrong_arithmetic"
-    return "not_24"
 
 
 class Game24Rules:

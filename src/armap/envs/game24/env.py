@@ -19,7 +19,7 @@ from pathlib import Path
 
 from armap.envs.base import Env
 from armap.envs.game24 import arith
-from armap.types import Task
+from armap.types import Task, Trajectory
 
 INSTRUCTION = (
     "Use numbers and basic arithmetic operations (+ - * /) to obtain 24. Each step, you are "
@@ -154,6 +154,40 @@ class Game24Env(Env):
             ids |= {t.id for t in Game24Env().tasks("test")}
         return ids
 
+    def find_task(self, ref: str) -> Task | None:
+        """By id, or by the puzzle's numbers (``"4 4 8 13"``, any order)."""
+        numbers = ref.replace(",", " ").split()
+        if numbers and all(n.isdigit() for n in numbers):
+            ref = task_id(tuple(int(n) for n in numbers))
+        return super().find_task(ref)
+
+    def failure_type(self, trajectory: Trajectory) -> str | None:
+        return classify_failure(trajectory)
+
     def hidden_strings(self, task: Task) -> list[str]:
         """Texts that would reveal the ground truth if they appeared in an observation."""
         return ["correct", "wrong", "success", "solved", *arith.solve(task.spec["numbers"])[:50]]
+
+
+def classify_failure(trajectory: Trajectory) -> str | None:
+    """The error type of a failed Game of 24 trajectory (None if it passes the checker)."""
+    numbers = [Fraction(x) for x in trajectory.task.spec["numbers"]]
+    answer_lines = [a for a in trajectory.actions if arith.parse_answer(a) is not None]
+    if not answer_lines:
+        return "broken_format"
+    parsed = arith.parse_answer_line(answer_lines[-1])
+    assert parsed is not None
+    if arith.check_answer(answer_lines[-1], [int(x) for x in numbers]):
+        return None
+    used, wanted = sorted(parsed.numbers), sorted(numbers)
+    if used != wanted:
+        if len(used) < len(wanted) and all(used.count(x) <= wanted.count(x) for x in used):
+            return "number_left_out"
+        if any(x not in wanted for x in used):
+            return "number_not_in_puzzle"
+        return "number_used_twice"
+    for action in trajectory.actions:
+        step = arith.parse_step(action)
+        if step is not None and step.computed() != step.result:
+            return "wrong_arithmetic"
+    return "not_24"
