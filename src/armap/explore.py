@@ -84,10 +84,19 @@ def episode_failed(record: dict[str, Any]) -> bool:
     return record.get("end") == EndReason.ERROR.value
 
 
+def latest_trajectories(path: Path) -> list[Trajectory]:
+    """The latest record of each episode of a trajectories file."""
+    return [Trajectory.from_dict(r) for r in latest_records(path, episode_key).values()]
+
+
 def summarize(path: Path) -> dict[str, Any]:
     """Counts, success rate, mean steps and cost over a trajectories file (the latest record of
     each episode)."""
-    trajectories = [Trajectory.from_dict(r) for r in latest_records(path, episode_key).values()]
+    return summarize_trajectories(latest_trajectories(path))
+
+
+def summarize_trajectories(trajectories: list[Trajectory]) -> dict[str, Any]:
+    """Counts, success rate, mean steps and cost over ``trajectories``."""
     n = len(trajectories)
     scored = [t.env_score for t in trajectories if t.env_score is not None]
     ends: dict[str, int] = {}

@@ -22,8 +22,12 @@ from armap.envs.base import Env
 from armap.envs.spec import EnvConfig
 from armap.episode import replay
 from armap.errors import ConfigError, MissingFileError
-from armap.explore import TRAJECTORIES, summarize
-from armap.jsonl import read_records
+from armap.explore import (
+    TRAJECTORIES,
+    episode_key,
+    latest_trajectories,
+    summarize_trajectories,
+)
 from armap.rundir import RunDir
 from armap.runner import ThreadExecutor, run_episodes
 from armap.types import Task, Trajectory
@@ -115,13 +119,12 @@ def play(env: Env, output: _Output, max_steps: int | None) -> dict[str, Any]:
     of the episode (an answer, a purchase) or ``max_steps`` actions when set."""
     actions: list[str] = []
     unparsed: list[str] = []
-    for line in output.text.splitlines():
-        action = env.parse_action(line) if line.strip() else None
+    for line in filter(str.strip, output.text.splitlines()):
+        action = env.parse_action(line)
         if action is None:
-            if line.strip():
-                unparsed.append(line)
-            continue
-        actions.append(action)
+            unparsed.append(line)
+        else:
+            actions.append(action)
     played = actions if max_steps is None else actions[:max_steps]
     trajectory = replay(env, output.task, played, meta={
         "episode": output.key, "policy": "recorded", "recorded": output.record,
@@ -146,21 +149,21 @@ def import_outputs(config: ImportConfig, run_dir: str | Path) -> dict[str, Any]:
                 log.warning("%s:%d skipped: %s", config.input, p["line"], p["problem"])
             skipped, ran = run_episodes(
                 outputs, lambda o: play(env, o, config.env.max_steps), run.file(TRAJECTORIES),
-                key=lambda r: str(r["meta"]["episode"]), executor=ThreadExecutor(1),
-                desc="import")
-        summary.update(summarize(run.file(TRAJECTORIES)), skipped=skipped, ran=ran,
+                key=episode_key, executor=ThreadExecutor(1), desc="import")
+        trajectories = latest_trajectories(run.file(TRAJECTORIES))
+        summary.update(summarize_trajectories(trajectories), skipped=skipped, ran=ran,
                        unreadable_records=len(problems), problems=problems[:SHOWN_PROBLEMS],
                        seconds=round(time.perf_counter() - started, 2))
-        labels = _label_agreement(run.file(TRAJECTORIES))
+        labels = _label_agreement(trajectories)
         if labels:
             summary["recorded_labels"] = labels
     return summary
 
 
-def _label_agreement(path: Path) -> dict[str, Any] | None:
+def _label_agreement(trajectories: list[Trajectory]) -> dict[str, Any] | None:
     """When records carry a recorded verdict (``correct`` 0/1), how often the env agrees."""
     pairs = [(t.meta["recorded"]["correct"], t.env_score)
-             for t in read_records(path, Trajectory.from_dict, "trajectory")
+             for t in trajectories
              if isinstance(t.meta.get("recorded", {}).get("correct"), int | float | bool)]
     if not pairs:
         return None

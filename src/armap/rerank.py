@@ -18,9 +18,8 @@ from typing import Any
 from armap.config import opt
 from armap.envs import make
 from armap.errors import ConfigError, MissingFileError
-from armap.explore import episode_key
+from armap.explore import latest_trajectories
 from armap.reward.scoring import score_trajectories
-from armap.runner import latest_records
 from armap.types import Trajectory
 
 
@@ -65,7 +64,7 @@ def rerank(config: RerankConfig, reward: Any) -> dict[str, Any]:
     path = Path(config.input)
     if not path.is_file():
         raise MissingFileError(f"--input {path} does not exist")
-    trajectories = [Trajectory.from_dict(r) for r in latest_records(path, episode_key).values()]
+    trajectories = latest_trajectories(path)
     if not trajectories:
         raise ConfigError(f"{path} holds no trajectories")
     scores = score_trajectories(reward, trajectories)
