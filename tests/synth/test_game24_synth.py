@@ -9,7 +9,16 @@ from armap.envs.game24.env import Game24Env
 from armap.explore import explore
 from armap.llm.scripted import ScriptedLLM
 from armap.synth import SynthConfig, reserved_task_ids, synthesize
-from armap.synth.game24 import NEGATIVE_TYPES, Game24Rules, classify_failure
+from armap.synth.game24 import (
+    ANSWER_FAILURES,
+    NEGATIVE_TYPES,
+    Game24Rules,
+    classify_failure,
+    expression_tree,
+    format_expression,
+    paths_to_24,
+    render,
+)
 from armap.synth.game24_llm import Game24LLMSynth
 from armap.types import read_triplets
 
@@ -26,12 +35,56 @@ def test_every_rule_triplet_is_verified_and_every_negative_type_occurs():
         numbers = t.positive.task.spec["numbers"]
         assert t.positive.env_score == 1.0 and t.negative.env_score == 0.0
         assert arith.check_answer(t.positive.actions[-1], numbers)
-        assert classify_failure(t.negative) == t.negative_type
+        if t.negative_type == "answer_mismatch":
+            assert classify_failure(t.negative) in ANSWER_FAILURES
+        else:
+            assert classify_failure(t.negative) == t.negative_type
         assert classify_failure(t.positive) is None
         assert t.positive.task == t.negative.task and t.instruction == t.positive.task.instruction
         assert t.source["strategy"] == "game24-rules"
     shapes = {t.source["shape"] for t in triplets}
     assert shapes == {"steps", "answer"}
+
+
+def _steps(trajectory):
+    return [arith.parse_step(a) for a in trajectory.actions if arith.parse_step(a)]
+
+
+def test_wrong_arithmetic_negatives_claim_the_number_they_wanted():
+    rules = Game24Rules(Game24Env().tasks("train"), seed=2)
+    made = [rules.make(task, "wrong_arithmetic") for task in Game24Env().tasks("train")[:60]]
+    made = [t for t in made if t is not None]
+    assert len(made) >= 50
+    last_step_slips = 0
+    for t in made:
+        steps = _steps(t.negative)
+        wrong = [s for s in steps if s.computed() != s.result]
+        assert len(wrong) == 1  # exactly one slip, then (claimed) arithmetic to 24
+        assert steps[-1].result == 24 and t.negative.actions[-1].endswith("= 24")
+        last_step_slips += wrong[0] is steps[-1]
+    # most slips are the last step claiming 24 (what real models do), some are earlier
+    assert len(made) // 2 <= last_step_slips < len(made)
+
+
+def test_answer_mismatch_negatives_have_right_steps_and_a_wrong_answer():
+    rules = Game24Rules(Game24Env().tasks("train"), seed=3)
+    made = [rules.make(task, "answer_mismatch") for task in Game24Env().tasks("train")[:40]]
+    made = [t for t in made if t is not None]
+    assert len(made) >= 35
+    for t in made:
+        steps = _steps(t.negative)
+        assert len(steps) == 3 and all(s.computed() == s.result for s in steps)
+        assert steps[-1].result == 24
+        assert t.negative.actions[:3] != t.positive.actions[:3] or \
+            t.negative.actions[-1] != t.positive.actions[-1]
+        assert not arith.check_answer(t.negative.actions[-1], t.positive.task.spec["numbers"])
+
+
+def test_expression_tree_writes_the_answer_render_composes():
+    for numbers in ([4, 4, 6, 8], [1, 2, 3, 4], [3, 3, 8, 8]):
+        for ops in paths_to_24([arith.Fraction(x) for x in numbers], limit=5):
+            _, expr = render(numbers, ops)
+            assert format_expression(expression_tree(numbers, ops)) == expr
 
 
 def test_same_seed_same_triplets():

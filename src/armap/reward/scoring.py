@@ -74,26 +74,34 @@ def score_file(reward: RewardModel, input_path: str | Path, output_path: str | P
 
 def score_trajectories(reward: RewardModel, trajectories: Sequence[Trajectory], *,
                        progress: bool = True) -> list[float]:
-    """Each trajectory's score against its own task's instruction, in batches per task."""
+    """Each trajectory's score against its own task's instruction."""
+    return score_against(reward, [(t.task.instruction, t) for t in trajectories],
+                         progress=progress)
+
+
+def score_against(reward: RewardModel, items: Sequence[tuple[str, Trajectory]], *,
+                  progress: bool = True) -> list[float]:
+    """The score of each (instruction, trajectory), in batches of one instruction each."""
     by_instruction: dict[str, list[int]] = {}
-    for i, t in enumerate(trajectories):
-        by_instruction.setdefault(t.task.instruction, []).append(i)
-    scores = [0.0] * len(trajectories)
+    for i, (instruction, _) in enumerate(items):
+        by_instruction.setdefault(instruction, []).append(i)
+    scores = [0.0] * len(items)
     for instruction, idx in tqdm(by_instruction.items(), desc="score", unit="task",
                                  disable=not progress):
         for start in range(0, len(idx), BATCH):
             chunk = idx[start:start + BATCH]
-            for i, s in zip(chunk, reward.score(instruction, [trajectories[i] for i in chunk]),
+            for i, s in zip(chunk, reward.score(instruction, [items[i][1] for i in chunk]),
                             strict=True):
                 scores[i] = s
     return scores
 
 
 def _triplets(reward: RewardModel, triplets: list[Triplet], output: Path) -> dict[str, Any]:
+    scores = score_against(reward, [(t.instruction, x) for t in triplets
+                                    for x in (t.positive, t.negative)])
     by_type: dict[str, list[bool]] = {}
     with JsonlWriter(output) as writer:
-        for t in tqdm(triplets, desc="score", unit="triplet"):
-            pos, neg = reward.score(t.instruction, [t.positive, t.negative])
+        for t, pos, neg in zip(triplets, scores[::2], scores[1::2], strict=True):
             by_type.setdefault(t.negative_type, []).append(pos > neg)
             writer.write({"task_id": t.task_id, "negative_type": t.negative_type,
                           "positive_score": pos, "negative_score": neg})

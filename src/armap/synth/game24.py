@@ -25,6 +25,7 @@ from armap.types import Task, Trajectory, Triplet
 
 NEGATIVE_TYPES: tuple[str, ...] = (
     "wrong_arithmetic",
+    "answer_mismatch",
     "number_used_twice",
     "number_left_out",
     "number_not_in_puzzle",
@@ -32,6 +33,17 @@ NEGATIVE_TYPES: tuple[str, ...] = (
     "broken_format",
 )
 """The error catalogue: each names a way a real agent's Game of 24 attempt goes wrong."""
+
+TYPE_WEIGHTS: dict[str, float] = {"wrong_arithmetic": 3.0, "answer_mismatch": 2.0}
+"""How often each type is tried first for a puzzle (1 when absent). The two mistakes real LLMs
+make most (a slip that still claims the number it wanted, above all a last step that claims
+24; an answer that does not follow its own correct steps) are the hardest to see, so they get
+the larger shares."""
+STEPS_ONLY = frozenset({"wrong_arithmetic", "answer_mismatch"})
+"""Types that need the step lines: an answer alone shows no arithmetic and no steps to follow."""
+ANSWER_FAILURES = frozenset({"number_used_twice", "number_left_out", "number_not_in_puzzle",
+                             "not_24"})
+"""How the checker's classifier sees an answer_mismatch negative (its steps are all right)."""
 
 
 @dataclass(frozen=True)
@@ -120,18 +132,23 @@ class Game24Rules:
         self.rejected: dict[str, int] = {}
 
     def triplets(self) -> Iterator[Triplet]:
-        """An endless, verified stream: tasks in shuffled rounds, negative types in rotation."""
-        kinds = list(NEGATIVE_TYPES)
+        """An endless, verified stream: tasks in shuffled rounds; per task, negative types in
+        a random order drawn by `TYPE_WEIGHTS` (the first one possible is used)."""
         while True:
             order = list(self.tasks)
             self.rng.shuffle(order)
             for task in order:
-                self.rng.shuffle(kinds)
-                for kind in kinds:
+                for kind in self._kind_order():
                     triplet = self.make(task, kind)
                     if triplet is not None:
                         yield triplet
                         break
+
+    def _kind_order(self) -> list[str]:
+        """Negative types in a random order, heavier types earlier more often (weighted
+        sampling without replacement: sort by ``u ** (1 / weight)``)."""
+        keys = {k: self.rng.random() ** (1.0 / TYPE_WEIGHTS.get(k, 1.0)) for k in NEGATIVE_TYPES}
+        return sorted(NEGATIVE_TYPES, key=lambda k: -keys[k])
 
     def make(self, task: Task, kind: str) -> Triplet | None:
         """One triplet for ``task`` with a negative of type ``kind`` (None if not possible)."""
@@ -140,7 +157,7 @@ class Game24Rules:
         if not solutions:
             return self._reject("unsolvable puzzle")
         shape = "answer" if self.rng.random() < self.answer_only_share else "steps"
-        if kind == "wrong_arithmetic":  # an answer alone shows no arithmetic to get wrong
+        if kind in STEPS_ONLY:
             shape = "steps"
         good_ops = solutions[0]
         negative = getattr(self, f"_neg_{kind}")(numbers, good_ops, shape)
@@ -153,8 +170,9 @@ class Game24Rules:
             return self._reject("positive failed the checker")
         if bad.env_score != 0.0:
             return self._reject(f"{kind}: negative passed the checker")
-        if classify_failure(bad) != kind:
-            return self._reject(f"{kind}: negative classified as {classify_failure(bad)}")
+        seen_as = classify_failure(bad)
+        if seen_as != kind and not (kind == "answer_mismatch" and seen_as in ANSWER_FAILURES):
+            return self._reject(f"{kind}: negative classified as {seen_as}")
         source = {"strategy": self.name, "positive": f"solver/{shape}", "negative_type": kind,
                   "shape": shape, "model": None}
         return Triplet(task.id, "game24", task.instruction, positive, bad, source)
@@ -172,18 +190,62 @@ class Game24Rules:
 
     # -- the catalogue: each returns (ops, shape[, answer]) or a list of actions, or None ----
     def _neg_wrong_arithmetic(self, numbers, good_ops, shape):  # type: ignore[no-untyped-def]
-        """One step's claimed result is off; correct steps from there 'reach' 24."""
+        """A step's claimed result is wrong and is the number the agent wanted: most often the
+        last step claims 24 from two numbers that do not make it (``6 * 8 = 24``); otherwise an
+        earlier step claims a value (off by a little, or another operator's result) from which
+        correct steps then 'reach' 24."""
         values = [Fraction(x) for x in numbers]
-        firsts = arith.next_steps(values)
+        if self.rng.random() < 2 / 3:
+            for _ in range(30):
+                prefix, left = self._random_steps(values, len(values) - 2)
+                finals = arith.next_steps(left)
+                if any(c.result == arith.TARGET for c in finals):
+                    continue
+                near = min(finals, key=lambda c: abs(c.result - arith.TARGET))
+                c = near if self.rng.random() < 0.5 else self.rng.choice(finals)
+                return [*prefix, Op(c.a, c.op, c.b, arith.TARGET)], shape
+            return None
+        at = self.rng.randrange(len(values) - 2)  # a step before the last
+        prefix, left = self._random_steps(values, at)
+        firsts = arith.next_steps(left)
         self.rng.shuffle(firsts)
         for c in firsts[:12]:
-            for delta in self.rng.sample([-2, -1, 1, 2, 3], 5):
-                wrong = c.result + delta
-                if wrong < 0:
+            others = {o.result for o in firsts if {o.a, o.b} == {c.a, c.b}}
+            claims = [c.result + d for d in (-2, -1, 1, 2, 3)] + sorted(others)
+            self.rng.shuffle(claims)
+            for wrong in claims:
+                if wrong == c.result or wrong < 0:
                     continue
                 tails = paths_to_24(_replace(c.left, c.result, wrong), limit=1, rng=self.rng)
                 if tails:
-                    return [Op(c.a, c.op, c.b, wrong), *self.rng.choice(tails)], shape
+                    return [*prefix, Op(c.a, c.op, c.b, wrong), *self.rng.choice(tails)], shape
+        return None
+
+    def _random_steps(self, values: Sequence[Fraction], count: int
+                      ) -> tuple[list[Op], list[Fraction]]:
+        """``count`` correct steps chosen at random, and the numbers left after them."""
+        ops: list[Op] = []
+        left = list(values)
+        for _ in range(count):
+            c = self.rng.choice(arith.next_steps(left))
+            ops.append(Op(c.a, c.op, c.b, c.result))
+            left = list(c.left)
+        return ops, left
+
+    def _neg_answer_mismatch(self, numbers, good_ops, shape):  # type: ignore[no-untyped-def]
+        """Correct steps that reach 24, then an answer that does not follow them: a
+        sub-expression written by its value, repeated, dropped, regrouped or given another
+        operator (the answer's numbers or value no longer match the puzzle)."""
+        lines, _ = render(numbers, good_ops)
+        tree = expression_tree(numbers, good_ops)
+        for _ in range(20):
+            wrong = mutate_expression(tree, self.rng)
+            if wrong is None:
+                continue
+            answer = f"Answer: {format_expression(wrong)} = 24"
+            if arith.parse_answer(answer) is not None and not arith.check_answer(answer,
+                                                                                  numbers):
+                return [*lines, answer]
         return None
 
     def _neg_number_used_twice(self, numbers, good_ops, shape):  # type: ignore[no-untyped-def]
@@ -212,7 +274,8 @@ class Game24Rules:
         return None
 
     def _neg_number_left_out(self, numbers, good_ops, shape):  # type: ignore[no-untyped-def]
-        """Three (or two) of the numbers make 24 and the agent answers without the rest."""
+        """Three (or two) of the numbers make 24 and the agent answers without the rest; half the
+        time its "left" lists already dropped the number (bookkeeping)."""
         subsets = [[v for j, v in enumerate(numbers) if j != i] for i in range(len(numbers))]
         subsets += [[numbers[i], numbers[j]] for i in range(4) for j in range(i + 1, 4)]
         self.rng.shuffle(subsets)
@@ -220,7 +283,8 @@ class Game24Rules:
             paths = paths_to_24([Fraction(v) for v in subset], limit=1, rng=self.rng)
             if paths:
                 ops = self.rng.choice(paths)
-                lines, _ = render(numbers, ops)
+                # half the time the step lines' "left" lists lose the number too (bookkeeping)
+                lines, _ = render(subset if self.rng.random() < 0.5 else numbers, ops)
                 _, sub_expr = render(subset, ops)
                 answer = f"Answer: {sub_expr} = 24"
                 return [answer] if shape == "answer" else [*lines, answer]
@@ -319,11 +383,120 @@ def explorer_triplets(trajectories: Sequence[Trajectory], rules: Game24Rules) ->
     return out
 
 
+Expr = Fraction | tuple[str, "Expr", "Expr"]
+"""An answer expression: a number, or ``(op, left, right)``."""
+
+
+def expression_tree(numbers: Sequence[int], ops: Sequence[Op]) -> Expr:
+    """The expression that ``ops`` build from ``numbers`` (as `render`'s answer composes
+    it; numbers not used by ``ops`` are summed in)."""
+    items: list[tuple[Fraction, Expr]] = [(Fraction(x), Fraction(x)) for x in numbers]
+    for o in ops:
+        parts: list[Expr] = []
+        for value in (o.a, o.b):
+            found = next((it for it in items if it[0] == value), None)
+            if found is not None:
+                items.remove(found)
+                parts.append(found[1])
+            else:
+                parts.append(value)
+        items.append((o.result, (o.op, parts[0], parts[1])))
+    tree = items[0][1]
+    for _, other in items[1:]:
+        tree = ("+", tree, other)
+    return tree
+
+
+def format_expression(tree: Expr, top: bool = True) -> str:
+    """``(a op b)`` for every operation, without the outermost brackets."""
+    if isinstance(tree, Fraction):
+        return arith.format_number(tree)
+    op, a, b = tree
+    text = f"{format_expression(a, False)} {op} {format_expression(b, False)}"
+    return text if top else f"({text})"
+
+
+def _evaluate(tree: Expr) -> Fraction:
+    if isinstance(tree, Fraction):
+        return tree
+    op, a, b = tree
+    return arith.apply_op(_evaluate(a), op, _evaluate(b))
+
+
+def _paths(tree: Expr, at: tuple[int, ...] = ()) -> list[tuple[int, ...]]:
+    if isinstance(tree, Fraction):
+        return [at]
+    return [at, *_paths(tree[1], (*at, 1)), *_paths(tree[2], (*at, 2))]
+
+
+def _get(tree: Expr, path: tuple[int, ...]) -> Expr:
+    for i in path:
+        assert not isinstance(tree, Fraction)
+        tree = tree[i]
+    return tree
+
+
+def _put(tree: Expr, path: tuple[int, ...], new: Expr) -> Expr:
+    if not path:
+        return new
+    assert not isinstance(tree, Fraction)
+    parts = list(tree)
+    parts[path[0]] = _put(tree[path[0]], path[1:], new)
+    return (parts[0], parts[1], parts[2])  # type: ignore[return-value]
+
+
+def mutate_expression(tree: Expr, rng: random.Random) -> Expr | None:
+    """One composing mistake in ``tree``, or None when the drawn one does not apply: an inner
+    operation written as its value, a sub-expression copied over another, an operation
+    replaced by one operand, ``a - (b - c)`` regrouped as ``(a - b) - c``, or an operator
+    changed."""
+    paths = _paths(tree)
+    inner = [p for p in paths if p and not isinstance(_get(tree, p), Fraction)]
+    kind = rng.choice(["value", "copy", "drop", "regroup", "operator"])
+    if kind == "value" and inner:
+        p = rng.choice(inner)
+        try:
+            return _put(tree, p, _evaluate(_get(tree, p)))
+        except arith.ExpressionError:
+            return None
+    if kind == "copy":
+        p, q = rng.sample([p for p in paths if p], 2) if len(paths) > 2 else (None, None)
+        if p is None or q is None or p[:len(q)] == q or q[:len(p)] == p:
+            return None
+        return _put(tree, p, _get(tree, q))
+    nodes = [p for p in paths if not isinstance(_get(tree, p), Fraction)]
+    p = rng.choice(nodes)
+    node = _get(tree, p)
+    assert not isinstance(node, Fraction)
+    op, a, b = node
+    if kind == "drop":
+        return _put(tree, p, rng.choice([a, b]))
+    if kind == "regroup":
+        if isinstance(b, Fraction):
+            return None
+        return _put(tree, p, (b[0], (op, a, b[1]), b[2]))
+    if kind == "operator":
+        return _put(tree, p, (rng.choice([o for o in "+-*/" if o != op]), a, b))
+    return None
+
+
 def _replace(values: Sequence[Fraction], old: Fraction, new: Fraction) -> list[Fraction]:
     out = list(values)
     out[out.index(old)] = new
     return sorted(out)
 
 
-__all__ = ["NEGATIVE_TYPES", "Game24Rules", "Game24RulesStrategy", "classify_failure",
-           "explorer_triplets", "make_task", "paths_to_24", "render"]
+__all__ = [
+    "NEGATIVE_TYPES",
+    "TYPE_WEIGHTS",
+    "Game24Rules",
+    "Game24RulesStrategy",
+    "classify_failure",
+    "explorer_triplets",
+    "expression_tree",
+    "format_expression",
+    "make_task",
+    "mutate_expression",
+    "paths_to_24",
+    "render",
+]

@@ -19,7 +19,7 @@ from armap.envs.game24.env import Game24Env, make_task
 from armap.episode import replay
 from armap.llm.base import LLM, completion_cost
 from armap.synth.base import SynthContext
-from armap.synth.game24 import NEGATIVE_TYPES, classify_failure
+from armap.synth.game24 import classify_failure
 from armap.types import Cost, Task, Triplet
 
 ERROR_DESCRIPTIONS = {
@@ -34,6 +34,9 @@ ERROR_DESCRIPTIONS = {
     "broken_format": "the answer is written so that it cannot be read (unbalanced brackets or "
                      "a missing operator)",
 }
+LLM_ERROR_TYPES = tuple(ERROR_DESCRIPTIONS)
+"""The mistakes an LLM is asked to make: the classifier must recognise each in its output, so
+the rule catalogue's answer_mismatch (told apart only by how it was made) is not among them."""
 
 PROPOSE_PROMPT = """Invent a new Game of 24 puzzle by working backwards from 24.
 Start from 24 and write it as two numbers combined with + - * or /. Then split one of those
@@ -92,7 +95,7 @@ class Game24LLMSynth:
     def attempt(self, key: str, seed: int) -> Attempt:
         out = Attempt(key)
         rng = random.Random(seed)
-        kind = rng.choice(NEGATIVE_TYPES)
+        kind = rng.choice(LLM_ERROR_TYPES)
         reply = self._ask(PROPOSE_PROMPT, seed, out)
         out.raw["proposal"] = reply
         puzzle, solution = parse_proposal(reply)
