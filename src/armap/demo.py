@@ -17,6 +17,7 @@ from typing import Any
 
 from armap.config import opt
 from armap.envs.spec import EnvConfig
+from armap.errors import MissingFileError
 from armap.policy import explorers
 from armap.rundir import RunDir
 
@@ -31,12 +32,15 @@ class DemoSizes:
     train_minutes: float
     eval_tasks: int
     budget: int
+    recorded_tasks: int = 0
+    """Tasks per recorded-output file that the trained reward model re-ranks at the end (0:
+    no such stage)."""
 
 
 DEMO_SIZES: dict[str, DemoSizes] = {
     # The embedded LLM explores 4 puzzles; the rule catalogue fills the triplets.
     "game24": DemoSizes(explore_tasks=4, explore_samples=2, triplets=3000, train_minutes=1.5,
-                        eval_tasks=6, budget=4),
+                        eval_tasks=6, budget=4, recorded_tasks=60),
     # The heuristic explorer needs no LLM, so it shops for 300 train goals; relabeling turns
     # the purchases into triplets, and pages need a longer (slower) reward-model input.
     "webshop": DemoSizes(explore_tasks=300, explore_samples=2, triplets=3000, train_minutes=5.0,
@@ -59,6 +63,8 @@ class DemoConfig:
     train_minutes: float | None = opt(None, "Reward-model training budget in minutes.")
     eval_tasks: int | None = opt(None, "Test tasks evaluated.")
     budget: int | None = opt(None, "Complete trajectories per task for each planner.")
+    recorded_tasks: int | None = opt(None, "Tasks of each recorded-output file re-ranked at "
+                                     "the end (see --recorded; 0: skip that stage).")
     policy: str = opt("llm", "Policy evaluated by the planners: llm or random.")
     explore_policy: str = opt("auto", "Explorer: llm, random, an environment's own explorer "
                               "(webshop: heuristic), or auto (the environment's heuristic "
@@ -67,6 +73,11 @@ class DemoConfig:
     env_option: list[str] = opt([], "Environment option KEY=VALUE, repeatable (e.g. "
                                 "puzzles=../shared/data/game24/24.csv for the standard split).",
                                 input=True)
+    recorded: str = opt("auto", "Recorded outputs of real LLMs that the trained reward model "
+                        "re-ranks at the end (a folder of JSONL files as `armap import` reads "
+                        "them); auto: ../shared/data/game24/real_llm for Game of 24 when it is "
+                        "there (next to the current directory or the checkout); none: skip.",
+                        input=True)
     seed: int = opt(0, "Seed of every stage.")
     threads: int = opt(0, "CPU threads of the embedded LLM; 0: the physical cores available "
                        "(on a CPU that other work keeps busy, fewer can be faster).",
@@ -84,6 +95,24 @@ class DemoConfig:
         preset = DEMO_SIZES.get(EnvConfig(env=self.env).family, DEMO_SIZES["game24"])
         return DemoSizes(**{f.name: getattr(self, f.name) if getattr(self, f.name) is not None
                             else getattr(preset, f.name) for f in fields(DemoSizes)})
+
+    def recorded_files(self) -> list[Path]:
+        """The JSONL files of recorded outputs to re-rank (none for ``recorded=none``, or for
+        ``auto`` when the environment has no such set or it is not there)."""
+        if self.recorded == "none":
+            return []
+        if self.recorded != "auto":
+            folder = Path(self.recorded)
+            if not folder.is_dir():
+                raise MissingFileError(f"--recorded {folder} is not a folder")
+            return sorted(folder.glob("*.jsonl"))
+        if EnvConfig(env=self.env).family != "game24":
+            return []
+        for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
+            folder = base / ".." / "shared" / "data" / "game24" / "real_llm"
+            if folder.is_dir():
+                return sorted(folder.resolve().glob("*.jsonl"))
+        return []
 
     def env_config(self, limit: int | None, split: str) -> EnvConfig:
         return EnvConfig(env=self.env, env_option=list(self.env_option), limit=limit,
@@ -149,7 +178,47 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
             lambda: evaluate(eval_config, root / "eval"))
         summary["methods"] = evaluated["methods"]
         say("\n" + (root / "eval" / "report.md").read_text())
+        files = config.recorded_files() if size.recorded_tasks else []
+        if files:
+            rows = stage(
+                "rerank", f"the reward model picks among real LLMs' recorded outputs (first "
+                f"{size.recorded_tasks} puzzles of each of {len(files)} files)",
+                lambda: _rerank_recorded(files, config.env_config(size.recorded_tasks, None),
+                                         root / "train" / "checkpoint", root / "rerank"))
+            summary["rerank"] = rows
+            say("\n" + format_recorded(rows))
     return evaluated
+
+
+def _rerank_recorded(files: list[Path], env: EnvConfig, rm: Path, root: Path
+                     ) -> list[dict[str, Any]]:
+    """Import each file of recorded outputs and re-rank all of a task's outputs with ``rm``."""
+    from armap.recorded import ImportConfig, import_outputs
+    from armap.rerank import RerankConfig, rerank
+    from armap.reward.base import load_reward_model
+
+    reward = load_reward_model(str(rm))
+    rows = []
+    for path in files:
+        out = root / path.stem
+        import_outputs(ImportConfig(env=env, input=str(path)), out)
+        report = rerank(RerankConfig(rm=str(rm), input=str(out / "trajectories.jsonl"), n="all"),
+                        reward)
+        rows.append({"file": path.name, "tasks": report["tasks"],
+                     "outputs": report["trajectories"], **report["rows"][-1]})
+    return rows
+
+
+def format_recorded(rows: list[dict[str, Any]]) -> str:
+    """The demo's last table: per recorded file, the reward model's pick against the mean of
+    the outputs (what one sample gets) and the best of them (the oracle)."""
+    lines = ["| recorded outputs | puzzles | outputs | RM pick | mean of the outputs | oracle |"
+             " pick / oracle |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        ratio = "-" if r["pick_over_oracle"] is None else f"{r['pick_over_oracle']:.2f}"
+        lines.append(f"| {r['file']} | {r['tasks']} | {r['outputs']} | {r['pick']:.3f} | "
+                     f"{r['mean']:.3f} | {r['oracle']:.3f} | {ratio} |")
+    return "\n".join(lines)
 
 
 def _train_once(train: Callable[..., dict[str, Any]], config: Any, triplets: Path,
