@@ -3,6 +3,8 @@ held-out accuracy of the default training run on the Game of 24 test puzzles.
 
     python benchmarks/reward_model.py                 # speed: about 3 minutes on 2 CPU cores
     python benchmarks/reward_model.py --accuracy      # + synthesize, train (defaults), test
+    python benchmarks/reward_model.py --compare-backbone ~/.cache/armap/models/smollm2-135m-instruct
+                                                      # + a decoder's step time and scoring
 
 Prints a table and writes JSON (``--out``).
 """
@@ -24,6 +26,7 @@ import torch
 
 from armap.dtypes import cpu_has_fast_bf16
 from armap.envs.game24.env import Game24Env
+from armap.reward.config import EMBEDDED_BACKBONE
 from armap.reward.model import LearnedRewardModel
 from armap.reward.serialize import serialize
 from armap.reward.train import (
@@ -68,8 +71,10 @@ def long_trajectories(model: LearnedRewardModel, n: int, tokens: int = 220) -> t
     return task.instruction, out
 
 
-def scoring_throughput(dtype: str, batch: int, seconds: float) -> dict[str, Any]:
-    model = LearnedRewardModel(dtype=dtype, batch_size=batch, max_length=SCORING_MAX_LENGTH)
+def scoring_throughput(dtype: str, batch: int, seconds: float,
+                       backbone: str = EMBEDDED_BACKBONE) -> dict[str, Any]:
+    model = LearnedRewardModel(backbone, dtype=dtype, batch_size=batch,
+                               max_length=SCORING_MAX_LENGTH)
     instruction, pool = long_trajectories(model, batch)
     lengths = [len(ids) for ids in model.tokenize([model.serialize(instruction, t)
                                                     for t in pool])]
@@ -81,9 +86,9 @@ def scoring_throughput(dtype: str, batch: int, seconds: float) -> dict[str, Any]
         t0 = time.perf_counter()
         model.score(instruction, pool[:batch])
         rates.append(batch / (time.perf_counter() - t0))
-    return {"dtype": dtype, "batch": batch, "trajectories_per_s": round(statistics.median(rates),
-                                                                        2),
-            "calls": len(rates), "mean_tokens": round(sum(lengths) / len(lengths), 1)}
+    return {"backbone": backbone, "dtype": dtype, "batch": batch,
+            "trajectories_per_s": round(statistics.median(rates), 2), "calls": len(rates),
+            "mean_tokens": round(sum(lengths) / len(lengths), 1)}
 
 
 def cache_hit_cost(repeats: int = 2000) -> dict[str, Any]:
@@ -104,8 +109,11 @@ def cache_hit_cost(repeats: int = 2000) -> dict[str, Any]:
             "hits": model.cache_hits, "misses": model.cache_misses}
 
 
-def training_speed(steps: int) -> dict[str, Any]:
-    config = RewardTrainConfig()
+def training_speed(steps: int, backbone: str = EMBEDDED_BACKBONE) -> dict[str, Any]:
+    """Seconds per optimizer step of the default recipe; a decoder backbone trains a LoRA
+    adapter (as `armap train --lora` would), an encoder its upper layers."""
+    encoder = backbone == EMBEDDED_BACKBONE
+    config = RewardTrainConfig(backbone=backbone, lora=not encoder)
     triplets = list(itertools.islice(Game24Rules(Game24Env().tasks("train"), seed=0).triplets(),
                                      config.batch_size * (steps + 1)))
     torch.manual_seed(0)
@@ -124,7 +132,8 @@ def training_speed(steps: int) -> dict[str, Any]:
         times.append(time.perf_counter() - t0)
         tokens += sum(len(pairs[i].pos) + len(pairs[i].neg) for i in ids)
     total = sum(times)
-    return {"batch_size": config.batch_size, "steps": len(times),
+    return {"backbone": backbone, "lora": config.lora, "batch_size": config.batch_size,
+            "steps": len(times), "seconds_per_step": round(total / len(times), 2),
             "steps_per_s": round(len(times) / total, 4),
             "triplets_per_s": round(len(times) * config.batch_size / total, 2),
             "tokens_per_s": round(tokens / total, 1),
@@ -198,6 +207,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=default_threads(),
                         help="Torch threads (default: the CPU count).")
     parser.add_argument("--skip-bf16", action="store_true")
+    parser.add_argument("--compare-backbone", action="append", default=[], metavar="BACKBONE",
+                        help="Also time training steps and float32 scoring at batch 32 with "
+                        "this backbone (e.g. a converted SmolLM2 directory; a decoder trains "
+                        "with LoRA); repeatable.")
     parser.add_argument("--accuracy", action="store_true",
                         help="Also synthesize, train with the default config and test "
                         "(about 20 minutes on 2 CPU cores).")
@@ -225,6 +238,17 @@ def main() -> None:
             print(f"  scoring {dtype:8s} batch {batch:3d}: {r['trajectories_per_s']:8.2f} "
                   f"trajectories/s  ({r['mean_tokens']} tokens)", flush=True)
     result["scoring"] = rows
+    result["backbones"] = [{"training": tr, "scoring_batch32": next(
+        r for r in rows if r["dtype"] == "float32" and r["batch"] == 32)}]
+    for backbone in args.compare_backbone:
+        other = {"training": training_speed(min(args.train_steps, 3), backbone),
+                 "scoring_batch32": scoring_throughput("float32", 32, args.seconds, backbone)}
+        result["backbones"].append(other)
+    print("\n| backbone | training s/step (batch 16) | scoring trajectories/s (batch 32, "
+          "float32) |\n|---|---:|---:|")
+    for b in result["backbones"]:
+        print(f"| {b['training']['backbone']} | {b['training']['seconds_per_step']} | "
+              f"{b['scoring_batch32']['trajectories_per_s']} |")
     result["cache"] = cache_hit_cost()
     print(f"cache hit: {result['cache']['us_per_hit_with_serialization']} us with "
           f"serialization, {result['cache']['us_per_hit_lookup_only']} us lookup only")

@@ -13,6 +13,7 @@ from armap.synth.game24 import (
     ANSWER_FAILURES,
     NEGATIVE_TYPES,
     Game24Rules,
+    Style,
     classify_failure,
     expression_tree,
     format_expression,
@@ -85,6 +86,25 @@ def test_expression_tree_writes_the_answer_render_composes():
         for ops in paths_to_24([arith.Fraction(x) for x in numbers], limit=5):
             _, expr = render(numbers, ops)
             assert format_expression(expression_tree(numbers, ops)) == expr
+
+
+def test_every_writing_style_keeps_the_value_and_the_numbers():
+    puzzles = Game24Env().tasks("train")[:80]
+    styles = [Style(swap, minimal) for swap in (False, True) for minimal in (False, True)]
+    written = set()
+    for task in puzzles:
+        numbers = task.spec["numbers"]
+        for ops in paths_to_24([arith.Fraction(x) for x in numbers], limit=3):
+            for style in styles:
+                lines, expr = render(numbers, ops, style)
+                written.add(expr)
+                assert arith.check_answer(f"Answer: {expr} = 24", numbers), (style, expr)
+                assert all(arith.parse_step(line).computed() == 24 or
+                           arith.parse_step(line).computed() == arith.parse_step(line).result
+                           for line in lines)
+    # minimal brackets do drop some: fewer "(" on the whole than the fully bracketed style
+    full = [e for e in written if e.count("(") == 2]
+    assert full and any(e.count("(") < 2 for e in written)
 
 
 def test_same_seed_same_triplets():

@@ -56,27 +56,38 @@ class Op:
     result: Fraction
 
 
-def render(numbers: Sequence[Fraction | int], ops: Sequence[Op]) -> tuple[list[str], str]:
+@dataclass(frozen=True)
+class Style:
+    """How an agent writes: larger operand first in ``+`` and ``*`` (``8 * 3`` rather than
+    ``3 * 8``), and answers with only the brackets that precedence needs
+    (``(10 * 3) - 5 - 1`` rather than ``((10 * 3) - 5) - 1``). Both trajectories of a triplet
+    share one style, so the way of writing is no clue to which is right."""
+
+    swap: bool = False
+    minimal: bool = False
+
+    @classmethod
+    def draw(cls, rng: random.Random) -> Style:
+        return cls(swap=rng.random() < 0.5, minimal=rng.random() < 0.5)
+
+
+CANONICAL = Style()
+
+
+def render(numbers: Sequence[Fraction | int], ops: Sequence[Op],
+           style: Style = CANONICAL) -> tuple[list[str], str]:
     """Step lines for ``ops`` starting from ``numbers`` (left lists follow the claims), and the
     answer expression an agent would write from them (operands' expressions composed)."""
-    items: list[tuple[Fraction, str]] = [(Fraction(x), str(x)) for x in numbers]
+    values = [Fraction(x) for x in numbers]
     lines = []
     for o in ops:
-        exprs = []
-        for value in (o.a, o.b):
-            found = next((it for it in items if it[0] == value), None)
-            if found is not None:
-                items.remove(found)
-                exprs.append(found[1])
-            else:
-                exprs.append(arith.format_number(value))
-        items.append((o.result, f"({exprs[0]} {o.op} {exprs[1]})"))
-        left = sorted(v for v, _ in items)
-        lines.append(arith.format_step(o.a, o.op, o.b, o.result, left))
-    expr = items[-1][1] if len(items) == 1 else " + ".join(e for _, e in items)
-    if expr.startswith("(") and expr.endswith(")") and len(items) == 1:
-        expr = expr[1:-1]
-    return lines, expr
+        for v in (o.a, o.b):
+            if v in values:
+                values.remove(v)
+        values.append(o.result)
+        a, b = (o.b, o.a) if style.swap and o.op in "+*" else (o.a, o.b)
+        lines.append(arith.format_step(a, o.op, b, o.result, sorted(values)))
+    return lines, format_expression(expression_tree(numbers, ops), style)
 
 
 @lru_cache(maxsize=200_000)
@@ -130,6 +141,7 @@ class Game24Rules:
         self.answer_only_share = answer_only_share
         self.env = Game24Env()
         self.rejected: dict[str, int] = {}
+        self.style = CANONICAL
 
     def triplets(self) -> Iterator[Triplet]:
         """An endless, verified stream: tasks in shuffled rounds; per task, negative types in
@@ -160,6 +172,7 @@ class Game24Rules:
         if kind in STEPS_ONLY:
             shape = "steps"
         good_ops = solutions[0]
+        self.style = Style.draw(self.rng)
         negative = getattr(self, f"_neg_{kind}")(numbers, good_ops, shape)
         if negative is None:
             return self._reject(f"{kind}: no such mutation for this puzzle")
@@ -183,7 +196,7 @@ class Game24Rules:
 
     def _trajectory(self, task: Task, numbers: Sequence[int], ops: Sequence[Op], shape: str,
                     answer: str | None = None) -> Trajectory:
-        lines, expr = render(numbers, ops)
+        lines, expr = render(numbers, ops, self.style)
         final = answer or f"Answer: {expr} = 24"
         actions = [final] if shape == "answer" else [*lines, final]
         return replay(self.env, task, actions)
@@ -236,13 +249,13 @@ class Game24Rules:
         """Correct steps that reach 24, then an answer that does not follow them: a
         sub-expression written by its value, repeated, dropped, regrouped or given another
         operator (the answer's numbers or value no longer match the puzzle)."""
-        lines, _ = render(numbers, good_ops)
+        lines, _ = render(numbers, good_ops, self.style)
         tree = expression_tree(numbers, good_ops)
         for _ in range(20):
             wrong = mutate_expression(tree, self.rng)
             if wrong is None:
                 continue
-            answer = f"Answer: {format_expression(wrong)} = 24"
+            answer = f"Answer: {format_expression(wrong, self.style)} = 24"
             if arith.parse_answer(answer) is not None and not arith.check_answer(answer,
                                                                                   numbers):
                 return [*lines, answer]
@@ -268,7 +281,7 @@ class Game24Rules:
             paths = paths_to_24([Fraction(v) for v in changed], limit=1, rng=self.rng)
             if paths:
                 ops = self.rng.choice(paths)
-                lines, expr = render(changed, ops)
+                lines, expr = render(changed, ops, self.style)
                 answer = f"Answer: {expr} = 24"
                 return [answer] if shape == "answer" else [*lines, answer]
         return None
@@ -284,8 +297,9 @@ class Game24Rules:
             if paths:
                 ops = self.rng.choice(paths)
                 # half the time the step lines' "left" lists lose the number too (bookkeeping)
-                lines, _ = render(subset if self.rng.random() < 0.5 else numbers, ops)
-                _, sub_expr = render(subset, ops)
+                lines, _ = render(subset if self.rng.random() < 0.5 else numbers, ops,
+                                  self.style)
+                _, sub_expr = render(subset, ops, self.style)
                 answer = f"Answer: {sub_expr} = 24"
                 return [answer] if shape == "answer" else [*lines, answer]
         return None
@@ -305,7 +319,7 @@ class Game24Rules:
 
     def _neg_broken_format(self, numbers, good_ops, shape):  # type: ignore[no-untyped-def]
         """The right idea written so that it cannot be read: a torn expression or step."""
-        lines, expr = render(numbers, good_ops)
+        lines, expr = render(numbers, good_ops, self.style)
         breakers = [
             lambda e: e.replace(")", "", 1) if ")" in e else e + ")",  # unbalanced brackets
             lambda e: e.replace(" * ", " ", 1) if " * " in e else e.replace(" + ", " ", 1),
@@ -407,13 +421,30 @@ def expression_tree(numbers: Sequence[int], ops: Sequence[Op]) -> Expr:
     return tree
 
 
-def format_expression(tree: Expr, top: bool = True) -> str:
-    """``(a op b)`` for every operation, without the outermost brackets."""
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
+
+
+def format_expression(tree: Expr, style: Style = CANONICAL) -> str:
+    """The answer expression: ``(a op b)`` for every operation but the outermost, or with
+    ``style.minimal`` only the brackets precedence needs."""
+    return _format(tree, style, top=True)
+
+
+def _format(tree: Expr, style: Style, *, top: bool = False, parent: str | None = None,
+            right: bool = False) -> str:
     if isinstance(tree, Fraction):
         return arith.format_number(tree)
     op, a, b = tree
-    text = f"{format_expression(a, False)} {op} {format_expression(b, False)}"
-    return text if top else f"({text})"
+    if style.swap and op in "+*":
+        a, b = b, a
+    text = f"{_format(a, style, parent=op)} {op} {_format(b, style, parent=op, right=True)}"
+    if top:
+        return text
+    if not style.minimal or parent is None:
+        return f"({text})"
+    mine, theirs = _PRECEDENCE[op], _PRECEDENCE[parent]
+    needed = mine < theirs or (right and mine == theirs and parent in "-/")
+    return f"({text})" if needed else text
 
 
 def _evaluate(tree: Expr) -> Fraction:
