@@ -39,7 +39,7 @@ class DemoSizes:
 
 DEMO_SIZES: dict[str, DemoSizes] = {
     # The embedded LLM explores 4 puzzles; the rule catalogue fills the triplets.
-    "game24": DemoSizes(explore_tasks=4, explore_samples=2, triplets=3000, train_minutes=1.5,
+    "game24": DemoSizes(explore_tasks=4, explore_samples=2, triplets=3000, train_minutes=2.0,
                         eval_tasks=6, budget=4, recorded_tasks=60),
     # The heuristic explorer needs no LLM, so it shops for 300 train goals; relabeling turns
     # the purchases into triplets, and pages need a longer (slower) reward-model input.
