@@ -53,7 +53,7 @@ an entry uses Game of 24's."""
 @dataclass
 class DemoConfig:
     """The demo: which environment, and the sizes of its stages (each left out takes the
-    environment's `DEMO_SIZES`: about 6 minutes for Game of 24, about 15 for WebShop, on 2 CPU
+    environment's `DEMO_SIZES`: about 4 minutes for Game of 24, about 15 for WebShop, on 2 CPU
     cores with the llama.cpp engine)."""
 
     explore_tasks: int | None = opt(None, "Train tasks explored (default for this and the "
