@@ -20,6 +20,7 @@ from armap.envs.spec import EnvConfig
 from armap.errors import MissingFileError
 from armap.policy import explorers
 from armap.rundir import RunDir
+from armap.shared_data import shared_data_candidates
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,9 @@ class DemoConfig:
             return sorted(folder.glob("*.jsonl"))
         if EnvConfig(env=self.env).family != "game24":
             return []
-        for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
-            folder = base / ".." / "shared" / "data" / "game24" / "real_llm"
+        for folder in shared_data_candidates("game24", "real_llm"):
             if folder.is_dir():
-                return sorted(folder.resolve().glob("*.jsonl"))
+                return sorted(folder.glob("*.jsonl"))
         return []
 
     def env_config(self, limit: int | None, split: str) -> EnvConfig:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from armap.errors import ArmapError
+from armap.shared_data import shared_data_candidates
 
 ENV_VAR = "ARMAP_WEBSHOP_DATA"
 """Environment variable naming the WebShop data directory."""
@@ -119,8 +120,7 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
         if path.is_dir():
             return path
         tried.append(f"${ENV_VAR}={path}")
-    for base in (Path.cwd(), Path(__file__).resolve().parents[4]):
-        path = (base / ".." / "shared" / "data" / "webshop").resolve()
+    for path in shared_data_candidates("webshop"):
         if path.is_dir():
             return path
         tried.append(str(path))
