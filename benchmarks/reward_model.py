@@ -110,10 +110,9 @@ def cache_hit_cost(repeats: int = 2000) -> dict[str, Any]:
 
 
 def training_speed(steps: int, backbone: str = EMBEDDED_BACKBONE) -> dict[str, Any]:
-    """Seconds per optimizer step of the default recipe; a decoder backbone trains a LoRA
-    adapter (as `armap train --lora` would), an encoder its upper layers."""
-    encoder = backbone == EMBEDDED_BACKBONE
-    config = RewardTrainConfig(backbone=backbone, lora=not encoder)
+    """Seconds per optimizer step of the default recipe; a compared backbone (e.g. a decoder)
+    trains a LoRA adapter, as `armap train --lora` would."""
+    config = RewardTrainConfig(backbone=backbone, lora=backbone != EMBEDDED_BACKBONE)
     triplets = list(itertools.islice(Game24Rules(Game24Env().tasks("train"), seed=0).triplets(),
                                      config.batch_size * (steps + 1)))
     torch.manual_seed(0)

@@ -491,8 +491,11 @@ def mutate_expression(tree: Expr, rng: random.Random) -> Expr | None:
         except arith.ExpressionError:
             return None
     if kind == "copy":
-        p, q = rng.sample([p for p in paths if p], 2) if len(paths) > 2 else (None, None)
-        if p is None or q is None or p[:len(q)] == q or q[:len(p)] == p:
+        below_root = [p for p in paths if p]
+        if len(below_root) < 2:
+            return None
+        p, q = rng.sample(below_root, 2)
+        if p[:len(q)] == q or q[:len(p)] == p:  # one inside the other
             return None
         return _put(tree, p, _get(tree, q))
     nodes = [p for p in paths if not isinstance(_get(tree, p), Fraction)]
