@@ -13,6 +13,7 @@ from armap.envs.base import Snapshot
 from armap.envs.checker import check_env
 from armap.envs.webshop.data import WebShopDataError
 from armap.envs.webshop.env import WebShopEnv, search_queries
+from armap.episode import replay
 from armap.errors import ConfigError
 
 from .tiny import INSTRUCTION
@@ -99,6 +100,21 @@ def test_a_whole_episode(env):
     assert details is not None and details.num_option_matches == 2
     assert details.num_attr_matches == 2 and details.r_price
     assert env.score() == details.total == pytest.approx(details.r_type)
+
+
+@pytest.mark.parametrize(("actions", "failure"), [
+    (["search[Deodorant]", "click[b000test01]"], "no_purchase"),
+    (["search[Deodorant]", "click[b000test01]", "click[calming lavender]",
+      "click[travel set]", "click[buy now]"], None),
+    (["search[Deodorant]", "click[b000test01]", "click[bright citrus]", "click[travel set]",
+      "click[buy now]"], "wrong_options"),
+    (["search[lamp]", "click[b000test03]", "click[buy now]"], "wrong_product_type"),
+])
+def test_failure_types_name_the_missed_reward_factor(env, actions, failure):
+    task = deodorant_task(env)
+    trajectory = replay(env, task, actions)
+    assert env.failure_type(trajectory) == failure
+    assert (failure is None) == (trajectory.env_score == 1.0)
 
 
 def test_navigation_follows_the_original(env):

@@ -23,7 +23,7 @@ from armap.envs.webshop.pages import Page
 from armap.envs.webshop.reward import RewardDetails, get_reward
 from armap.envs.webshop.search import SearchIndex
 from armap.errors import ConfigError
-from armap.types import Task
+from armap.types import Task, Trajectory
 
 CATALOGS = ("1k", "full")
 _ACTION = re.compile(r"(.+)\[(.+)\]")  # the original parse_action
@@ -290,6 +290,29 @@ class WebShopEnv(Env):
                 "price_cap": self._goal.price_upper if self._goal is not None else None,
                 "options": dict(s.options) if bought else {},
                 "bought": bought}
+
+    def failure_type(self, trajectory: Trajectory) -> str | None:
+        """Which reward factor an episode short of the full reward missed first: nothing
+        bought, the product type, its attributes, the options, or the price cap."""
+        info = trajectory.info
+        if not info.get("bought") or not info.get("asin"):
+            return "no_purchase"
+        asin = str(info["asin"])
+        try:
+            goal = Goal.from_spec(trajectory.task.spec)
+            details = get_reward(self.product(asin), goal, self.price(asin),
+                                 dict(info.get("options") or {}))
+        except (KeyError, TypeError, ValueError):
+            return None  # not a task or a product of this shop
+        if details.total >= 1.0:
+            return None
+        if details.r_type < 1.0:
+            return "wrong_product_type"
+        if details.r_att < 1.0:
+            return "missing_attributes"
+        if details.r_option is not None and details.r_option < 1.0:
+            return "wrong_options"
+        return "over_price_cap" if not details.r_price else None
 
     def hidden_strings(self, task: Task) -> list[str]:
         """Texts of the original's purchase page that would reveal the score."""
