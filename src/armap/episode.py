@@ -31,15 +31,15 @@ def rollout(
     meta: dict[str, Any] | None = None,
 ) -> Trajectory:
     """Reset ``env`` to ``task``, replay ``prefix``, then let ``policy`` act until the env is
-    done or ``max_steps`` (default ``env.max_steps``) steps were taken in all. Without a policy
-    only the prefix is played.
+    done or ``max_steps`` (default ``env.step_limit(task)``) steps were taken in all. Without a
+    policy only the prefix is played.
 
     At the end the env's ground-truth score goes into ``env_score`` and its episode facts
     (`Env.info`) into ``info``. An exception from the policy or the env ends the episode with
     `EndReason.ERROR` and the error text; the steps taken so far are kept.
     ``KeyboardInterrupt`` propagates.
     """
-    limit = env.max_steps if max_steps is None else max_steps
+    limit = env.step_limit(task) if max_steps is None else max_steps
     started = time.perf_counter()
     cost = Cost()
     name = policy.name if policy is not None else "replay"

@@ -270,7 +270,7 @@ def ranking_probes(env: Env, prompts: PromptPack, tasks: list[Task], *, seed: in
     probes: list[tuple[list[Message], list[str]]] = []
     for task in tasks:
         trajectory = Trajectory(task=task, initial_observation=env.reset(task))
-        for _ in range(env.max_steps):
+        for _ in range(env.step_limit(task)):
             actions = env.valid_actions() or []
             if len(actions) >= 2:
                 probes.append((prompts.render(trajectory), list(actions)))

@@ -38,7 +38,8 @@ class Env(ABC):
 
     id: str = "env"
     max_steps: int = 10
-    """Default step budget for an episode of this env (callers may override)."""
+    """Default step budget for an episode of this env (callers may override); see
+    `step_limit` for envs whose budget depends on the task."""
     splits: tuple[str, ...] = ("train", "test")
     """The task splits `tasks` accepts; synthesis draws only from ``train``."""
 
@@ -67,6 +68,11 @@ class Env(ABC):
         """Facts about the current episode for reward targets and reports (e.g. the price
         paid and the price cap); never the score. The rollout stores it in the trajectory."""
         return {}
+
+    def step_limit(self, task: Task) -> int:
+        """The step budget of an episode of ``task`` when the caller sets none: `max_steps`,
+        unless the env has limits per task (ScienceWorld's differ by task type)."""
+        return self.max_steps
 
     def reserved_task_ids(self) -> set[str]:
         """Ids of the tasks training data must never use: by default every task outside the

@@ -34,7 +34,7 @@ def check_env(env: Env, task: Task, *, episodes: int = 5, seed: int = 0) -> None
     for _ in range(episodes):
         observations = [env.reset(task)]
         snapshot, snapshot_actions = None, []
-        while not env.done and len(env.actions) < env.max_steps:
+        while not env.done and len(env.actions) < env.step_limit(task):
             actions = env.valid_actions()
             if not actions:
                 break

@@ -119,7 +119,7 @@ class _Search:
         self.proposal_calls = 0
         self.proposal_hits = 0
         self.candidates: list[Candidate] = []
-        step_limit = ctx.max_steps if ctx.max_steps is not None else ctx.env.max_steps
+        step_limit = ctx.max_steps if ctx.max_steps is not None else ctx.env.step_limit(ctx.task)
         self.horizon = min(config.horizon, step_limit)  # deeper nodes could not be completed
         first = ctx.env.reset(ctx.task)
         self.initial_observation = first
