@@ -16,6 +16,7 @@ from armap.registry import Registry
 envs: Registry[Env] = Registry("environment")
 envs.register("game24-v0", "armap.envs.game24.env:Game24Env")
 envs.register("webshop-v0", "armap.envs.webshop.env:WebShopEnv")
+envs.register("scienceworld-v0", "armap.envs.scienceworld.env:ScienceWorldEnv")
 
 
 def make(id: str, **kwargs: Any) -> Env:
