@@ -273,8 +273,8 @@ class ScienceWorldEnv(Env):
 
     def close(self) -> None:
         """Kill this env's simulator process; safe to call more than once."""
+        super().close()  # closed first: a thread still in a call then starts no new process
         self._release()
-        super().close()
 
 
 def _build_tasks(split: str) -> list[Task]:
