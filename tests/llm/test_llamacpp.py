@@ -190,36 +190,6 @@ def test_threads_share_the_model(cpp: LlamaCppLLM) -> None:
         assert scores == pytest.approx(ranks[seed], abs=1e-4)
 
 
-def test_engine_pool_gives_each_worker_thread_its_own_engine(cpp: LlamaCppLLM) -> None:
-    from armap.llm.pool import EnginePool
-
-    pool = make_llm(LLMConfig(engines=2, threads=1))
-    assert isinstance(pool, EnginePool) and isinstance(pool, SupportsRanking)
-    assert pool.engine == "llama.cpp" and pool.model == cpp.model
-    want = cpp.continuation_logprobs(ARITH, ["5", "Five."])
-    seen: dict[int, tuple[int, list[float]]] = {}
-    barrier = threading.Barrier(3)
-
-    def work(k: int) -> None:
-        barrier.wait()  # all three threads ask at once
-        seen[k] = (id(pool._mine()), pool.continuation_logprobs(ARITH, ["5", "Five."]))
-
-    workers = [threading.Thread(target=work, args=(k,)) for k in range(3)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    try:
-        assert pool.engines == 2  # at most size engines; the third thread shares one
-        assert len({engine for engine, _ in seen.values()}) == 2
-        for _, scores in seen.values():
-            assert scores == pytest.approx(want, abs=1e-4)
-    finally:
-        pool.close()
-    with pytest.raises(ConfigError, match="engines"):
-        LLMConfig(engines=0)
-
-
 def test_context_limits_are_errors_not_crashes() -> None:
     from armap.errors import LLMError
 

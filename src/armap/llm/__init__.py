@@ -32,11 +32,8 @@ class LLMConfig:
     engine: str = opt("auto", "Local backend engine: llama.cpp (GGUF models), transformers, "
                       "or auto (llama.cpp for the embedded model and GGUF files when "
                       "llama-cpp-python is installed, else transformers).")
-    threads: int = opt(0, "Local backend CPU threads (per engine); 0: the physical cores "
-                       "available, shared among --engines.", volatile=True)
-    engines: int = opt(1, "Copies of the local engine: each worker thread (--workers) gets its "
-                       "own, so LLM calls run in parallel instead of taking turns; each copy "
-                       "holds its own weights.", volatile=True)
+    threads: int = opt(0, "Local backend CPU threads; 0: the physical cores available.",
+                       volatile=True)
     base_url: str | None = opt(None, "Base URL of the OpenAI-compatible server "
                                "(e.g. http://127.0.0.1:8000/v1).")
     api_key_env: str = opt("OPENAI_API_KEY", "Environment variable holding the API key "
@@ -58,10 +55,6 @@ class LLMConfig:
             from armap.errors import ConfigError
 
             raise ConfigError(f"threads must be 0 (all physical cores) or more, not {self.threads}")
-        if self.engines < 1:
-            from armap.errors import ConfigError
-
-            raise ConfigError(f"engines must be at least 1, not {self.engines}")
 
 
 ENGINES = ("auto", "llama.cpp", "transformers")
@@ -102,15 +95,7 @@ def make_llm(config: LLMConfig | None = None, **overrides: Any) -> LLM:
         kwargs.update(base_url=config.base_url, api_key_env=config.api_key_env,
                       timeout=config.timeout, max_retries=config.max_retries,
                       concurrency=config.concurrency)
-    if config.llm == "local" and config.engines > 1:
-        from armap.llm.llamacpp import physical_cores
-        from armap.llm.pool import EnginePool
-
-        threads = config.threads or max(1, physical_cores() // config.engines)
-        llm: LLM = EnginePool(lambda: llm_backends.make(backend, **{**kwargs, "threads": threads}),
-                              config.engines)
-    else:
-        llm = llm_backends.make(backend, **kwargs)
+    llm = llm_backends.make(backend, **kwargs)
     if config.cache_dir:
         from armap.llm.cache import CachedLLM
 
