@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from armap.envs.base import Env
+from armap.envs.scienceworld.actions import parse_action, shortlist
 from armap.envs.scienceworld.catalog import (
     DEFAULT_MAX_STEPS,
     SPLITS,
@@ -40,7 +41,8 @@ SCORE_ACTION = re.compile(r"^\s*score\b", re.IGNORECASE)
 HIDDEN = ["your score", "score:", "completed keys", "sequential subgoals"]
 """Texts that would reveal the score or the goal progress (the ``score`` command's reply, the
 simulator's goal-progress report)."""
-_REPLY_PREFIX = re.compile(r"^\s*(?:>\s*|action\s*:\s*)", re.IGNORECASE)
+DEFAULT_MAX_ACTIONS = 64
+"""Valid actions listed per state by default (`actions.shortlist`)."""
 
 _TASKS: dict[str, list[Task]] = {}
 _TASKS_LOCK = threading.Lock()
@@ -86,6 +88,8 @@ class ScienceWorldEnv(Env):
         java: The Java executable (11 or newer).
         java_options: JVM options, space-separated (the heap cap bounds each process's memory).
         max_steps: Step budget for every task, replacing the per-type limits.
+        max_actions: Most valid actions `valid_actions` lists (a shortlist by relevance to the
+            task description, `actions.shortlist`); 0 lists all of the simulator's.
     """
 
     id = "scienceworld-v0"
@@ -94,7 +98,8 @@ class ScienceWorldEnv(Env):
 
     def __init__(self, *, simplifications: str = "", max_processes: int | None = None,
                  timeout: float = 60.0, start_timeout: float = 120.0, java: str = "java",
-                 java_options: str = DEFAULT_JAVA_OPTIONS, max_steps: int | None = None) -> None:
+                 java_options: str = DEFAULT_JAVA_OPTIONS, max_steps: int | None = None,
+                 max_actions: int = DEFAULT_MAX_ACTIONS) -> None:
         super().__init__()
         unknown = [s for s in simplifications.split(",") if s and s not in SIMPLIFICATIONS]
         if unknown:
@@ -111,6 +116,10 @@ class ScienceWorldEnv(Env):
             if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
                 raise ConfigError(f"max_steps must be a positive integer, not {max_steps!r}")
             self.max_steps = max_steps
+        if not isinstance(max_actions, int) or isinstance(max_actions, bool) or max_actions < 0:
+            raise ConfigError(f"max_actions must be 0 (all) or a positive integer, not "
+                              f"{max_actions!r}")
+        self.max_actions = max_actions
         self.simplifications = simplifications
         self.max_processes = max_processes or default_max_processes()
         self.timeout, self.start_timeout = float(timeout), float(start_timeout)
@@ -153,15 +162,17 @@ class ScienceWorldEnv(Env):
         return self._recovering(lambda: self._act(action), replay=self._actions[:-1])
 
     def valid_actions(self) -> list[str] | None:
-        """The simulator's valid action-object combinations in this state ([] once done)."""
+        """The simulator's valid action-object combinations in this state, at most
+        ``max_actions`` of them (`actions.shortlist`); [] once done."""
         if self._task is None:
             return None
         if self._done:
             return []
         if self._valid is None:
-            self._valid = self._recovering(
+            every = self._recovering(
                 lambda: [str(a) for a in self._call("getValidActionObjectCombinations")],
                 replay=self._actions)
+            self._valid = shortlist(every, self._task.instruction, self.max_actions)
         return list(self._valid)
 
     def _load(self, task: Task) -> str:
@@ -217,12 +228,9 @@ class ScienceWorldEnv(Env):
 
     @staticmethod
     def parse_action(text: str) -> str | None:
-        """The first non-empty line of an LLM reply, without a leading ``>`` or ``Action:``."""
-        for line in text.splitlines():
-            action = _REPLY_PREFIX.sub("", line).strip().strip("`").strip()
-            if action:
-                return action
-        return None
+        """The action of an LLM reply: what follows ``Action:`` (ReAct), else its first
+        non-empty line that is not a ``Thought:``, without a leading ``>``."""
+        return parse_action(text)
 
     def gold_actions(self, task: Task) -> list[str]:
         """The simulator's gold action sequence for ``task`` (not necessarily the shortest).
