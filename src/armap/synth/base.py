@@ -64,6 +64,7 @@ strategies: Registry[Strategy] = Registry("synthesis strategy")
 strategies.register("game24.rules", "armap.synth.game24:Game24RulesStrategy")
 strategies.register("game24.llm", "armap.synth.game24_llm:Game24LLMStrategy")
 strategies.register("webshop.relabel", "armap.synth.webshop:WebShopRelabel")
+strategies.register("scienceworld.relabel", "armap.synth.scienceworld:ScienceWorldRelabel")
 
 
 def pair_by_score(trajectories: Sequence[Trajectory], margin: float, *,
