@@ -43,7 +43,9 @@ class SynthConfig:
                         "rules (verified solver positives and a catalogue of negatives) or llm "
                         "(an LLM proposes puzzles and wrong solutions; every output verified); "
                         "webshop: relabel (hindsight relabeling of bought items, one-decision "
-                        "negatives replayed in the shop).")
+                        "negatives replayed in the shop); scienceworld: relabel (the sibling "
+                        "goal a trajectory scores best under, gold paths of train variations, "
+                        "altered negatives replayed).")
     strategy_option: list[str] = opt([], "Strategy option KEY=VALUE, repeatable (e.g. "
                                      "answer_only_share=0.3 for game24 rules).")
     count: int = opt(12000, "Triplets to make (llm strategies: attempts to make).")
