@@ -41,6 +41,7 @@ from collections.abc import Iterator, Sequence
 
 from armap.envs.base import Env
 from armap.envs.scienceworld.catalog import TASK_TYPE
+from armap.envs.scienceworld.env import ScienceWorldEnv
 from armap.errors import EnvProcessError
 from armap.llm.base import LLM
 from armap.synth.base import SynthContext
@@ -102,6 +103,7 @@ class ScienceWorldRelabel:
         golds = list(train) if self.gold else []
         rng.shuffle(golds)
         with ctx.make_env() as env:
+            assert isinstance(env, ScienceWorldEnv)
             for trajectory, task in itertools.zip_longest(explored, golds):
                 try:
                     if trajectory is not None:
@@ -144,7 +146,7 @@ class ScienceWorldRelabel:
                   "model": model, "relabeled_from": explored.task.id}
         yield from self._pairs(env, _base_id(task.id), best, rng, source)
 
-    def _gold(self, env: Env, task: Task, reserved: set[str], rng: random.Random
+    def _gold(self, env: ScienceWorldEnv, task: Task, reserved: set[str], rng: random.Random
               ) -> Iterator[Triplet]:
         positive = gold_positive(env, task, reserved)
         if positive is None or positive.score < self.min_positive:
@@ -188,12 +190,12 @@ def siblings(task: Task, train: Sequence[Task]) -> list[Task]:
     return sorted(same, key=lambda t: t.id != task.id)
 
 
-def gold_positive(env: Env, task: Task, reserved: set[str]) -> Played | None:
+def gold_positive(env: ScienceWorldEnv, task: Task, reserved: set[str]) -> Played | None:
     """The replay of ``task``'s gold action sequence; only for a train task outside
     ``reserved`` (`ValueError` otherwise: evaluation goals never become training data)."""
     if task.split != "train" or task.id in reserved:
         raise ValueError(f"gold actions of {task.id} ({task.split}) may not be training data")
-    actions = env.gold_actions(task)  # type: ignore[attr-defined]
+    actions = env.gold_actions(task)
     return play(env, task, actions, meta={"policy": "gold"})
 
 
