@@ -220,7 +220,8 @@ def test_explore_survives_killed_processes(env, tmp_path):
 
 
 EXIT_SCRIPT = textwrap.dedent("""
-    import os, sys, time
+    import faulthandler, os, signal, sys, time
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # a stack dump if it hangs
     from armap.envs.scienceworld.env import ScienceWorldEnv
     env = ScienceWorldEnv()
     task = env.tasks("seen")[0]
@@ -236,14 +237,21 @@ EXIT_SCRIPT = textwrap.dedent("""
 @pytest.mark.parametrize("how", ["exit", "ctrl-c", "sigkill"])
 def test_no_java_process_outlives_python(how):
     proc = subprocess.Popen([sys.executable, "-c", EXIT_SCRIPT, how], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+                            stderr=subprocess.PIPE, text=True)
     try:
         java = int(proc.stdout.readline())
         if how == "ctrl-c":
             proc.send_signal(signal.SIGINT)
         elif how == "sigkill":
             proc.kill()  # no Python clean-up at all: the JVM sees its stdin close
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=90)  # generous: CI runs this on two busy cores
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # the child's faulthandler dumps its threads
+            time.sleep(2)
+            proc.kill()
+            raise AssertionError(f"Python did not exit after {how}:\n"
+                                 f"{proc.stderr.read()[-4000:]}") from None
         deadline = time.monotonic() + 15
         while _running(java) and time.monotonic() < deadline:
             time.sleep(0.1)
