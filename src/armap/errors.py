@@ -55,6 +55,10 @@ class LLMError(ArmapError):
     """An LLM backend failed after its retries."""
 
 
+class RewardServerError(ArmapError):
+    """A reward-model server refused a request or could not be reached after retries."""
+
+
 class EnvProcessError(ArmapError):
     """An environment's backing process died or stopped answering."""
 

@@ -191,8 +191,8 @@ def test_oracle_and_registry():
         == [1.0, 0.0]
     with pytest.raises(ConfigError, match="no env_score"):
         oracle.score("x", [Trajectory(task, steps=[Step("a")])])
-    assert set(reward_models.ids()) == {"judge", "learned", "oracle"}
-    with pytest.raises(ConfigError, match="neither 'oracle' nor an existing checkpoint"):
+    assert set(reward_models.ids()) == {"judge", "learned", "oracle", "remote"}
+    with pytest.raises(ConfigError, match="neither 'oracle', an existing checkpoint"):
         load_reward_model("no/such/dir")
 
 

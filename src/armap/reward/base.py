@@ -7,7 +7,8 @@ A reward model scores whole trajectories against an instruction, batched:
   ``armap train``;
 * ``oracle``: the environment's ground truth recorded in each trajectory (upper bounds only);
 * ``judge``: `armap.reward.judge.JudgeRewardModel`, an LLM asked whether the trajectory does the
-  job (a baseline).
+  job (a baseline);
+* ``remote``: `armap.reward.remote.RemoteReward`, a model served by ``armap serve-rm``.
 
 This module imports no torch, so ``import armap.reward`` stays cheap.
 """
@@ -62,20 +63,25 @@ reward_models: Registry[RewardModel] = Registry("reward model")
 reward_models.register("learned", "armap.reward.model:LearnedRewardModel.load")
 reward_models.register("oracle", OracleRewardModel)
 reward_models.register("judge", "armap.reward.judge:JudgeRewardModel")
+reward_models.register("remote", "armap.reward.remote:RemoteReward")
 
 
 def load_reward_model(spec: str) -> RewardModel:
-    """``"oracle"``, or the path of a checkpoint directory written by ``armap train``.
+    """``"oracle"``, the path of a checkpoint directory written by ``armap train``, or the URL
+    of a reward-model server (``http://host:port``, from ``armap serve-rm``).
 
     Raises `ConfigError` when ``spec`` is neither, and `CheckpointError` for a directory that
     is not a complete, compatible checkpoint.
     """
     if spec == "oracle":
         return reward_models.make("oracle")
+    if spec.startswith(("http://", "https://")):
+        return reward_models.make("remote", url=spec)
     path = Path(spec).expanduser()
     if path.is_dir():
         return reward_models.make("learned", path=path)
     hint = " (the judge needs an LLM: build JudgeRewardModel(llm) in Python)" \
         if spec == "judge" else ""
-    raise ConfigError(f"reward model {spec!r} is neither 'oracle' nor an existing checkpoint "
-                      f"directory{hint}; train one with 'armap train'")
+    raise ConfigError(f"reward model {spec!r} is neither 'oracle', an existing checkpoint "
+                      f"directory, nor a server URL (http://host:port){hint}; train one with "
+                      "'armap train'")
