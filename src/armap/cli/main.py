@@ -24,6 +24,7 @@ from armap.redact import redact
 from armap.rerank import RerankConfig, format_report, rerank
 from armap.reward.config import RewardTrainConfig
 from armap.reward.scoring import ScoreConfig
+from armap.reward.server import RMServerConfig
 from armap.synth import SynthConfig, synthesize
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -138,6 +139,17 @@ def _rerank(config: RerankConfig) -> None:
 config_command(app, "rerank", RerankConfig, _rerank,
                help="Best-of-N re-ranking of recorded trajectories with a reward model: the "
                     "pick against the oracle and the mean, for several N.")
+
+
+def _serve_rm(config: RMServerConfig) -> None:
+    from armap.reward.server import serve
+
+    serve(config, say=lambda line: typer.echo(line, err=True))
+
+
+config_command(app, "serve-rm", RMServerConfig, _serve_rm,
+               help="Serve a reward model over HTTP with dynamic batching, so many planner "
+                    "processes share it: give them --rm http://HOST:PORT.")
 
 
 DEMO_DIR = inspect.Parameter(

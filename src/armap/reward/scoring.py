@@ -24,7 +24,8 @@ BATCH = 64
 class ScoreConfig:
     """What `armap score` reads and writes."""
 
-    rm: str = opt("oracle", "Reward model: a checkpoint directory from `armap train`, or "
+    rm: str = opt("oracle", "Reward model: a checkpoint directory from `armap train`, a "
+                  "server URL from `armap serve-rm` (http://HOST:PORT), or "
                   "oracle.")
     input: str = opt("trajectories.jsonl", "A trajectories.jsonl or triplets.jsonl file.")
     output: str | None = opt(None, "Where to write the scores (default: INPUT.scores.jsonl).")
