@@ -209,6 +209,8 @@ def test_batcher_groups_concurrent_jobs_and_fails_a_bad_one_alone():
 def test_config_is_validated():
     with pytest.raises(ConfigError, match="--max-batch"):
         RMServerConfig(rm="x", max_batch=0)
+    with pytest.raises(ConfigError, match="--threads"):
+        RMServerConfig(rm="x", threads=-1)
     with pytest.raises(ConfigError, match="is a server"):
         load_served_model(RMServerConfig(rm="http://127.0.0.1:1"))
     with pytest.raises(ConfigError, match="--rm is required"):
