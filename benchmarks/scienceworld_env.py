@@ -13,7 +13,6 @@ does (resets take time but are not steps). Prints a table and writes JSON (``--o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -22,6 +21,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from report import write_report  # benchmarks/report.py (run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,14 +153,7 @@ def main() -> None:
         ("peak RSS of a simulator process", f"{max(one['peak_rss_mib'], pool['peak_rss_mib'])}"
          " MiB"),
     ]
-    print("| measure | value |")
-    print("|---|---|")
-    for name, value in rows:
-        print(f"| {name} | {value} |")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwrote {out}")
+    write_report(rows, result, args.out)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Prints a table and writes JSON (``--out``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -20,6 +19,8 @@ import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
+
+from report import write_report  # benchmarks/report.py (run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -208,14 +209,7 @@ def main() -> None:
          f"{rw['first_score_s']} s / {rw['score_ms_mean']} ms mean, "
          f"{rw['score_ms_p95']} ms p95"),
     ]
-    print("| measure | value |")
-    print("|---|---|")
-    for name, value in rows:
-        print(f"| {name} | {value} |")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwrote {out}")
+    write_report(rows, result, args.out)
 
 
 if __name__ == "__main__":
