@@ -152,7 +152,15 @@ class Simulator:
         started = time.perf_counter()
         try:
             return getattr(self._server, method)(*args)
-        except (Py4JError, OSError) as e:
+        except KeyboardInterrupt:
+            self.kill()  # the interrupted answer is still on the wire: the process is unusable
+            raise
+        except Exception as e:
+            if _interrupted(e):  # py4j 0.10.9 turns an interrupt into an AttributeError
+                self.kill()
+                raise KeyboardInterrupt from e
+            if not isinstance(e, Py4JError | OSError):
+                raise
             seconds = time.perf_counter() - started
             hung = self._proc.poll() is None and seconds >= self.call_timeout * 0.9
             self.kill()
@@ -241,8 +249,9 @@ class Simulator:
 
 
 class _Py4JNetworkNoise(logging.Filter):
-    """Drops py4j's own tracebacks of a connection that failed (a JVM that died or hung):
-    `Simulator.call` raises `SimulatorError` for those, and the env logs one line."""
+    """Drops py4j's own tracebacks of a connection that failed (a JVM that died or hung) or was
+    interrupted (Ctrl-C): `Simulator.call` raises `SimulatorError` or `KeyboardInterrupt` for
+    those, and the env logs one line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if "py4j" not in record.pathname or not record.exc_info:
@@ -250,7 +259,7 @@ class _Py4JNetworkNoise(logging.Filter):
         error = record.exc_info[1]
         from py4j.protocol import Py4JNetworkError
 
-        return not isinstance(error, Py4JNetworkError | OSError | IndexError)
+        return not isinstance(error, Py4JNetworkError | OSError | IndexError | KeyboardInterrupt)
 
 
 _QUIET = _Py4JNetworkNoise()
@@ -262,6 +271,18 @@ def _quiet_py4j_network_errors() -> None:
     for logger in (logging.getLogger(), logging.getLogger("py4j.java_gateway")):
         if _QUIET not in logger.filters:
             logger.addFilter(_QUIET)
+
+
+def _interrupted(error: BaseException) -> bool:
+    """Whether ``error`` was raised while handling a `KeyboardInterrupt` (its context chain)."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _first_line(error: BaseException) -> str:
