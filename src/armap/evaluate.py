@@ -100,6 +100,7 @@ class _LockedReward:
     def __init__(self, reward: Any) -> None:
         self.reward = reward
         self.name = reward.name
+        self.threshold = getattr(reward, "threshold", None)
         self._lock = threading.Lock()
 
     def score(self, instruction: str, trajectories: Sequence[Any]) -> list[float]:

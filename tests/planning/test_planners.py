@@ -109,6 +109,20 @@ def test_reflexion_stops_once_the_reward_clears_the_threshold():
     assert result.meta["attempts"] == 1
 
 
+class PickyReward(PrefixReward):
+    """PrefixReward with a threshold of its own that no trajectory reaches."""
+
+    threshold = 10.0
+
+
+def test_reflexion_takes_the_reward_models_own_threshold_unless_one_is_set():
+    result = Reflexion().solve(ctx(PickyReward()), budget=3)
+    assert result.meta["attempts"] == 3 and result.meta["threshold"] == 10.0
+    result = Reflexion(ReflexionConfig(threshold=-0.5)).solve(ctx(PickyReward()), budget=3)
+    assert result.meta["attempts"] == 1
+    assert Reflexion().solve(ctx(PrefixReward()), budget=3).meta["threshold"] == 0.0
+
+
 def test_length_target_reports_terms_and_prefers_shorter_trajectories():
     target = RewardTarget(Oracle(), TargetConfig(length_weight=0.1))
     env = ToyEnv()

@@ -13,6 +13,7 @@ from armap.reward.train import (
     pair_metrics,
     pairwise_loss,
     pointwise_loss,
+    separating_threshold,
     split_by_task,
 )
 from armap.types import Task, Trajectory, Triplet
@@ -76,6 +77,15 @@ def test_pair_metrics_accuracy_margin_and_per_type():
     assert m["per_type"] == {"x": {"n": 2, "accuracy": 0.5, "mean_margin": 0.5},
                              "y": {"n": 2, "accuracy": 0.5, "mean_margin": 0.5}}
     assert pair_metrics([], [], [])["accuracy"] is None
+    assert m["threshold"] == separating_threshold([1.0, 0.0, 3.0, 2.0], [0.0, 0.0, 1.0, 3.0])
+
+
+def test_separating_threshold_cuts_between_positives_and_negatives():
+    assert separating_threshold([2.0, 3.0], [0.0, 1.0]) == 1.5  # separable: the midpoint
+    # one positive among the negatives: balanced accuracy 0.875 at 1.5, the best cut
+    assert separating_threshold([0.5, 2.0, 3.0, 4.0], [0.0, 1.0]) == 1.5
+    assert separating_threshold([1.0], [1.0]) == 0.0  # indistinguishable: below everything
+    assert separating_threshold([1.0], []) is None
 
 
 def test_length_batches_cover_every_pair_once_with_similar_lengths():

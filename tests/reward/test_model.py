@@ -78,6 +78,7 @@ def test_cache_returns_identical_scores_and_counts_hits(model, trajectories):
 def test_save_then_load_gives_identical_scores(model, trajectories, tmp_path):
     instruction, ts = trajectories
     before = model.score(instruction, ts)
+    model.threshold = 0.25  # the trainer's held-out cut, kept for Reflexion
     model.save(tmp_path / "ckpt", metrics={"val_accuracy": 0.5})
     files = {p.name for p in (tmp_path / "ckpt").iterdir()}
     assert {"config.json", "head.safetensors", "backbone", "tokenizer", "metrics.json"} <= files
@@ -86,7 +87,7 @@ def test_save_then_load_gives_identical_scores(model, trajectories, tmp_path):
     assert config["serializer_version"] == SERIALIZER_VERSION and config["max_length"] == 128
     assert config["backbone"] == "all-minilm-l6-v2" and config["pooling"] == "mean"
     loaded = load_reward_model(str(tmp_path / "ckpt"))
-    assert isinstance(loaded, LearnedRewardModel)
+    assert isinstance(loaded, LearnedRewardModel) and loaded.threshold == 0.25
     assert loaded.score(instruction, ts) == pytest.approx(before, rel=1e-5, abs=1e-6)
     # saving over an existing checkpoint replaces it
     model.save(tmp_path / "ckpt")

@@ -61,6 +61,7 @@ def test_train_raises_held_out_accuracy_and_saves_the_best_checkpoint(tmp_path):
     assert manifest["status"] == "success" and manifest["verb"] == "train"
     model = LearnedRewardModel.load(tmp_path / "checkpoint")
     assert model.training_config["max_steps"] == 6
+    assert model.threshold == summary["val_threshold"] is not None  # Reflexion's default cut
     scores = model.score(val[0].instruction, [val[0].positive, val[0].negative])
     assert len(scores) == 2
 

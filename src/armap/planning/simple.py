@@ -56,7 +56,10 @@ class BestOfN(Sampling):
 class ReflexionConfig:
     """ARMAP-R settings."""
 
-    threshold: float = opt(0.0, "Reward below which the policy reflects and tries again.")
+    threshold: float | None = opt(
+        None, "Reward below which the policy reflects and tries again (default: the reward "
+        "model's own threshold, the score that best separated held-out positives from negatives "
+        "in its training; 1 for the oracle; 0 for a model without one).")
     retry_temperature: float = opt(0.7, "Temperature of the attempts after the first "
                                    "(the first is greedy).")
 
@@ -73,6 +76,7 @@ class Reflexion:
     def solve(self, ctx: PlanContext, budget: int) -> PlanResult:
         reflections: list[str] = []
         candidates = []
+        threshold = self.threshold(ctx)
         for attempt in range(budget):
             temperature = 0.0 if attempt == 0 else self.config.retry_temperature
             t = ctx.rollout(temperature=temperature, seed=ctx.seed + attempt,
@@ -80,10 +84,18 @@ class Reflexion:
                             meta={"attempt": attempt, "reflections": list(reflections)})
             [candidate] = ctx.candidates([t])
             candidates.append(candidate)
-            if candidate.score >= self.config.threshold or attempt == budget - 1:
+            if candidate.score >= threshold or attempt == budget - 1:
                 break
             reflect = getattr(ctx.policy, "reflect", None)
             if reflect is not None:
                 reflections.append(reflect(t, candidate.score, cost=ctx.cost))
         return ctx.result(self.name, candidates, best_index(candidates), budget,
-                          attempts=len(candidates), reflections=reflections)
+                          attempts=len(candidates), reflections=reflections,
+                          threshold=threshold)
+
+    def threshold(self, ctx: PlanContext) -> float:
+        """The configured threshold, else the reward model's own, else 0."""
+        if self.config.threshold is not None:
+            return self.config.threshold
+        own = getattr(ctx.target.reward, "threshold", None)
+        return float(own) if own is not None else 0.0

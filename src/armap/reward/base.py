@@ -47,6 +47,8 @@ class OracleRewardModel:
     """
 
     name = "oracle"
+    threshold = 1.0
+    """Success: Reflexion tries again until an attempt solves the task."""
 
     def score(self, instruction: str, trajectories: Sequence[Trajectory]) -> list[float]:
         out = []

@@ -142,6 +142,7 @@ class LearnedRewardModel(torch.nn.Module):
         self.batch_size = batch_size
         self.cache_size = cache_size
         self.training_config: dict[str, Any] | None = None
+        self.threshold: float | None = None
         source = str(weights_dir) if weights_dir else resolve_backbone(backbone)
         try:
             hf_config = AutoConfig.from_pretrained(source, local_files_only=True)
@@ -321,6 +322,7 @@ class LearnedRewardModel(torch.nn.Module):
             "lora": self.lora,
             "tokenizer": "tokenizer",
             "training": self.training_config,
+            "threshold": self.threshold,
         }
 
     def save(self, path: str | Path, *, metrics: dict[str, Any] | None = None) -> Path:
@@ -396,6 +398,7 @@ class LearnedRewardModel(torch.nn.Module):
                                   f"{model.head.in_features} features to 1 score): "
                                   f"{type(e).__name__}: {str(e)[:200]}") from None
         model.training_config = config.get("training")
+        model.threshold = config.get("threshold")
         return model.eval()
 
 

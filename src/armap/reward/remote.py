@@ -42,6 +42,7 @@ class RemoteReward:
         self.backoff = backoff
         self.max_trajectories = 256
         self.info: dict[str, Any] = {}
+        self.threshold: float | None = None
         self._client = httpx.Client(base_url=self.url, timeout=timeout,
                                     limits=httpx.Limits(max_connections=64,
                                                         max_keepalive_connections=64))
@@ -50,6 +51,7 @@ class RemoteReward:
             limits = self.info.get("limits") or {}
             self.max_trajectories = int(limits.get("max_trajectories", self.max_trajectories))
             self.name = f"remote:{self.info.get('model', 'unknown')}"
+            self.threshold = self.info.get("threshold")
 
     def health(self) -> dict[str, Any]:
         """The server's ``/health`` answer."""

@@ -339,6 +339,7 @@ def build_app(reward: RewardModel, config: RMServerConfig) -> tuple[Starlette, D
     info = {"model": getattr(reward, "name", type(reward).__name__),
             "backbone": getattr(reward, "backbone_id", None),
             "max_length": getattr(reward, "max_length", None),
+            "threshold": getattr(reward, "threshold", None),
             "limits": {"max_trajectories": config.max_trajectories,
                        "max_body_bytes": config.max_body_bytes,
                        "max_batch": config.max_batch,

@@ -178,7 +178,30 @@ def pair_metrics(r_pos: Sequence[float], r_neg: Sequence[float],
         return {"n": len(ms), "accuracy": round(sum(m > 0 for m in ms) / len(ms), 4),
                 "mean_margin": round(sum(ms) / len(ms), 4)}
 
-    return {**summary(margins), "per_type": {k: summary(v) for k, v in sorted(groups.items())}}
+    return {**summary(margins), "per_type": {k: summary(v) for k, v in sorted(groups.items())},
+            "threshold": separating_threshold(r_pos, r_neg)}
+
+
+def separating_threshold(r_pos: Sequence[float], r_neg: Sequence[float]) -> float | None:
+    """The score that best tells positives (at or above it) from negatives (below it): of the
+    midpoints between consecutive distinct scores, the one with the highest balanced accuracy
+    (ties: the lowest). None without scores of both kinds."""
+    if not r_pos or not r_neg:
+        return None
+    labelled = sorted([(s, 1) for s in r_pos] + [(s, 0) for s in r_neg])
+    n_pos, n_neg = len(r_pos), len(r_neg)
+    best, best_value = labelled[0][0] - 1.0, 0.5  # everything above: recall 1, specificity 0
+    neg_below = pos_below = 0
+    for i, (score, label) in enumerate(labelled[:-1]):
+        pos_below += label
+        neg_below += 1 - label
+        following = labelled[i + 1][0]
+        if following == score:
+            continue
+        value = (neg_below / n_neg + (n_pos - pos_below) / n_pos) / 2
+        if value > best_value:
+            best, best_value = (score + following) / 2, value
+    return round(best, 6)
 
 
 def evaluate_triplets(model: LearnedRewardModel, triplets: Sequence[Triplet], *,
@@ -360,6 +383,7 @@ def _train(config: RewardTrainConfig, triplets_in: str | Path | Sequence[Triplet
             "val_accuracy": best.get("accuracy"),
             "val_mean_margin": best.get("mean_margin"),
             "val_per_type": best.get("per_type"),
+            "val_threshold": best.get("threshold"),
             "val_triplets": len(val_set),
             "initial_val_accuracy": log_.evals[0]["accuracy"] if log_.evals else None,
             "best_step": log_.best_step,
@@ -391,6 +415,7 @@ def _train(config: RewardTrainConfig, triplets_in: str | Path | Sequence[Triplet
                         or metrics["accuracy"] > log_.best_metrics["accuracy"])
             if improved:
                 log_.best_metrics, log_.best_step, log_.stale = metrics, log_.step, 0
+                model.threshold = metrics["threshold"]
                 model.save(checkpoint, metrics=summary("running"))
                 log_.saved = True
             else:
