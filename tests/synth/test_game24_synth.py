@@ -189,3 +189,21 @@ def test_llm_synthesis_runs_with_the_embedded_model(tmp_path):
     assert stats["triplets"] + sum(stats["rejected"].values()) == 2
     attempts = [json.loads(x) for x in (tmp_path / "attempts.jsonl").read_text().splitlines()]
     assert all(a["raw"]["proposal"] for a in attempts)
+
+
+def test_interrupted_synthesis_keeps_the_triplets_made_so_far(tmp_path, monkeypatch):
+    real = Game24Rules.triplets
+
+    def interrupted(self):
+        yield from itertools.islice(real(self), 30)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Game24Rules, "triplets", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        synthesize(SynthConfig(count=100), tmp_path)
+    assert len(read_triplets(tmp_path / "triplets.jsonl")) == 30
+    assert not (tmp_path / "triplets.jsonl.tmp").exists()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    monkeypatch.setattr(Game24Rules, "triplets", real)
+    assert synthesize(SynthConfig(count=100), tmp_path)["triplets"] == 100  # starts over

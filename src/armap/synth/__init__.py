@@ -122,13 +122,20 @@ def _synthesize(config: SynthConfig, run: RunDir) -> dict[str, Any]:
     out = run.file(TRIPLETS)
     tmp = out.with_suffix(".jsonl.tmp")
     tmp.unlink(missing_ok=True)
-    with JsonlWriter(tmp) as writer:
-        for triplet in tqdm(itertools.islice(stream, config.count), total=config.count,
-                            desc="synthesize", unit="triplet", dynamic_ncols=True):
-            if triplet.task_id in reserved:
-                raise RuntimeError(f"strategy {config.strategy_id} made a triplet of reserved "
-                                   f"task {triplet.task_id}")
-            writer.write(triplet.to_dict())
+    try:
+        with JsonlWriter(tmp) as writer:
+            for triplet in tqdm(itertools.islice(stream, config.count), total=config.count,
+                                desc="synthesize", unit="triplet", dynamic_ncols=True):
+                if triplet.task_id in reserved:
+                    raise RuntimeError(f"strategy {config.strategy_id} made a triplet of "
+                                       f"reserved task {triplet.task_id}")
+                writer.write(triplet.to_dict())
+    except KeyboardInterrupt:
+        # Keep what was made: train on it now; running again starts the stream over.
+        os.replace(tmp, out)
+        log.warning("interrupted: kept the %d triplets made so far in %s",
+                    sum(1 for _ in read_triplets(out)), out)
+        raise
     os.replace(tmp, out)
     stats = summarize_triplets(read_triplets(out))
     stats.update(strategy_stats(strategy))
