@@ -9,7 +9,8 @@ One implementation for every environment: it touches only `Env` (snapshot/restor
   adds one untried child, completes it with a policy rollout and scores the complete
   trajectory with the reward target (whose cache answers repeated trajectories for free).
 * The budget is the number of complete trajectories. The result is the highest-scoring
-  trajectory seen; all of them are returned as candidates, and the tree can be dumped as JSON.
+  trajectory seen; all of them are returned as candidates, and the search tree (per node: the
+  action, visits, best and mean value) goes into the result's meta, where `armap view` shows it.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class MCTSConfig:
     expansion_temperature: float = opt(1.0, "Policy temperature when proposing candidates.")
     rollout_temperature: float = opt(0.7, "Policy temperature of the rollouts.")
     q_value: str = opt("max", "Node value used by UCT: max (best return below) or mean.")
-    keep_tree: bool = opt(False, "Return the search tree as JSON in the result's meta.")
+    keep_tree: bool = opt(True, "Record the search tree (each node's action, visits and "
+                          "values) in the result's meta, for `armap view`.", volatile=True)
 
     def __post_init__(self) -> None:
         check_choice("q_value", self.q_value, ("max", "mean"))
