@@ -41,6 +41,16 @@ def test_resume_allows_volatile_changes_and_refuses_others(tmp_path):
         run.start("train", ExploreConfig())
 
 
+def test_a_field_made_volatile_since_does_not_block_a_resume(tmp_path):
+    run = RunDir(tmp_path / "r")
+    run.start("explore", random_explore(3))
+    (tmp_path / "r" / "trajectories.jsonl").write_text('{"a": 1}\n')
+    manifest = run.read_manifest()
+    manifest["resume_key"]["runner"]["old_knob"] = False  # recorded before it became volatile
+    run._write(manifest)
+    assert run.start("explore", random_explore(3)) is True
+
+
 def test_resume_with_the_same_input_file_is_accepted_and_an_edited_one_refused(tmp_path):
     from dataclasses import dataclass
 

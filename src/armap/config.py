@@ -173,15 +173,16 @@ def input_paths(config: Any) -> dict[str, str]:
 
 def config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     """Names of what differs between two `resume_relevant` dicts; an input whose content
-    changed is named ``NAME (its content changed)``."""
+    changed is named ``NAME (its content changed)``. A key only ``old`` has is a field made
+    volatile (or removed) since: it no longer counts."""
     if old == new:
         return []
     if isinstance(old, dict) and isinstance(new, dict):
         if "sha256" in old and "sha256" in new:
             return [f"{prefix} (its content changed)"]
         out: list[str] = []
-        for k in sorted(set(old) | set(new)):
-            out += config_diff(old.get(k), new.get(k), k)
+        for k in sorted(new):
+            out += config_diff(old.get(k), new[k], k)
         return out
     if isinstance(old, list) and isinstance(new, list):
         changed = []
