@@ -26,6 +26,7 @@ from armap.reward.config import RewardTrainConfig
 from armap.reward.scoring import ScoreConfig
 from armap.reward.server import RMServerConfig
 from armap.synth import SynthConfig, synthesize
+from armap.view import ViewConfig, serve, write_view
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Automatic reward modeling and planning for LLM agents.")
@@ -150,6 +151,26 @@ def _serve_rm(config: RMServerConfig) -> None:
 config_command(app, "serve-rm", RMServerConfig, _serve_rm,
                help="Serve a reward model over HTTP with dynamic batching, so many planner "
                     "processes share it: give them --rm http://HOST:PORT.")
+
+
+VIEW_DIR = inspect.Parameter(
+    "run_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Path,
+    default=typer.Argument(..., metavar="RUN_DIR", help="The run directory of `armap eval` "
+                           "(or of the demo's "
+                           "eval stage, runs/demo/eval)."))
+
+
+def _view(config: ViewConfig, run_dir: Path) -> None:
+    page = write_view(run_dir, config.out)
+    typer.echo(f"Wrote {page}")
+    if config.serve:
+        serve(page, config.port, say=typer.echo)
+
+
+config_command(app, "view", ViewConfig, _view, extra=[VIEW_DIR],
+               help="Write a self-contained HTML page of an eval run (open it from disk): the "
+                    "method table and plot, and per task every method's candidates, steps and "
+                    "MCTS tree.")
 
 
 DEMO_DIR = inspect.Parameter(
