@@ -29,7 +29,7 @@ from armap.policy import AgentConfig, build_policy
 from armap.redact import redact
 from armap.reward.target import RewardTarget, TargetConfig
 from armap.rundir import RunDir
-from armap.runner import Episode, RunnerConfig, ThreadEnvs, make_episodes, run_episodes
+from armap.runner import Episode, RunnerConfig, Work, make_episodes, run_episodes
 from armap.types import Cost
 
 log = logging.getLogger(__name__)
@@ -124,24 +124,56 @@ def evaluate(config: EvalConfig, run_dir: str | Path, *, policy: Any = None,
         methods = config.method_list
         with config.env.make() as probe:
             tasks = config.env.tasks(probe, "test")
-        policy = policy or build_policy(config.agent, config.env.family,
-                                        config.env.env_class.parse_action)
-        reward = _LockedReward(reward or load_reward(config.rm))
-        target = RewardTarget(reward, config.target)
         items = [_Unit(m, e) for m in _units(methods)
                  for e in make_episodes(tasks, 1, config.seed)]
-        with ThreadEnvs(config.env.make) as envs:
-
-            def work(unit: _Unit) -> list[dict[str, Any]]:
-                return _run_unit(unit.method, unit.episode.task, envs.get(), policy, target,
-                                 config, unit.episode.seed, methods)
-
+        with EvalWork(config, policy, reward) as work:
+            if config.runner.in_process:
+                work.prepare()
             run_episodes(items, work, run.file(RESULTS), key=result_key,
-                         executor=config.runner.executor(), desc="eval",
+                         executor=config.runner.make_executor(), desc="eval",
                          failures=config.runner.failures(result_failed))
         summary["methods"] = write_report(run.path, config)
         summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
+
+
+class EvalWork(Work[_Unit, list[dict[str, Any]]]):
+    """One planner run on one task, as its result record(s).
+
+    Args:
+        config: The run's config; the policy and the reward model are built from it on first
+            use (once per process) unless given (they must then be picklable to run in Ray
+            actors).
+    """
+
+    def __init__(self, config: EvalConfig, policy: Any = None, reward: Any = None) -> None:
+        super().__init__(config.env.make)
+        self.config = config
+        self.given_policy = policy
+        self.given_reward = reward
+
+    def policy(self) -> Any:
+        """The given policy, or the config's, built once in this process."""
+        if self.given_policy is not None:
+            return self.given_policy
+        env = self.config.env
+        return self.shared("policy", lambda: build_policy(self.config.agent, env.family,
+                                                          env.env_class.parse_action))
+
+    def target(self) -> RewardTarget:
+        """The reward target over the (given or loaded) reward model, made once in this
+        process; its calls into the model are serialised."""
+        return self.shared("target", lambda: RewardTarget(
+            _LockedReward(self.given_reward or load_reward(self.config.rm)), self.config.target))
+
+    def prepare(self) -> None:
+        self.policy()
+        self.target()
+
+    def __call__(self, unit: _Unit) -> list[dict[str, Any]]:
+        return _run_unit(unit.method, unit.episode.task, self.env(), self.policy(),
+                         self.target(), self.config, unit.episode.seed,
+                         self.config.method_list)
 
 
 def result_key(record: dict[str, Any]) -> str:

@@ -14,14 +14,7 @@ from armap.episode import rollout
 from armap.errors import ConfigError
 from armap.policy import AgentConfig, Policy, build_policy
 from armap.rundir import RunDir
-from armap.runner import (
-    Episode,
-    RunnerConfig,
-    ThreadEnvs,
-    latest_records,
-    make_episodes,
-    run_episodes,
-)
+from armap.runner import Episode, RunnerConfig, Work, latest_records, make_episodes, run_episodes
 from armap.types import EndReason, Trajectory
 
 log = logging.getLogger(__name__)
@@ -53,25 +46,49 @@ def explore(config: ExploreConfig, run_dir: str | Path, *, policy: Policy | None
         summary["env"] = config.env.spec()
         with config.env.make() as probe:
             tasks = config.env.tasks(probe, "train")
-        policy = policy or build_policy(config.agent, config.env.family,
-                                        config.env.env_class.parse_action)
         episodes = make_episodes(tasks, config.samples, config.seed)
-        with ThreadEnvs(config.env.make) as envs:
-
-            def work(episode: Episode) -> dict[str, Any]:
-                trajectory = rollout(envs.get(), policy, episode.task,
-                                     max_steps=config.env.max_steps,
-                                     temperature=config.temperature, seed=episode.seed,
-                                     meta={"episode": episode.key, "sample": episode.sample})
-                return trajectory.to_dict()
-
+        with ExploreWork(config, policy) as work:
+            if config.runner.in_process:
+                work.prepare()
             skipped, ran = run_episodes(episodes, work, run.file(TRAJECTORIES),
-                                        key=episode_key, executor=config.runner.executor(),
+                                        key=episode_key, executor=config.runner.make_executor(),
                                         desc="explore",
                                         failures=config.runner.failures(episode_failed))
         summary.update(summarize(run.file(TRAJECTORIES)), skipped=skipped, ran=ran,
                        seconds=round(time.perf_counter() - started, 2))
     return summary
+
+
+class ExploreWork(Work[Episode, dict[str, Any]]):
+    """One exploration episode: a rollout of the policy on its task, as a trajectory record.
+
+    Args:
+        config: The run's config; the policy is built from it on first use (once per process)
+            unless ``policy`` is given (it must then be picklable to run in Ray actors).
+    """
+
+    def __init__(self, config: ExploreConfig, policy: Policy | None = None) -> None:
+        super().__init__(config.env.make)
+        self.config = config
+        self.given_policy = policy
+
+    def policy(self) -> Policy:
+        """The given policy, or the config's, built once in this process."""
+        if self.given_policy is not None:
+            return self.given_policy
+        env = self.config.env
+        return self.shared("policy", lambda: build_policy(self.config.agent, env.family,
+                                                          env.env_class.parse_action))
+
+    def prepare(self) -> None:
+        self.policy()
+
+    def __call__(self, episode: Episode) -> dict[str, Any]:
+        trajectory = rollout(self.env(), self.policy(), episode.task,
+                             max_steps=self.config.env.max_steps,
+                             temperature=self.config.temperature, seed=episode.seed,
+                             meta={"episode": episode.key, "sample": episode.sample})
+        return trajectory.to_dict()
 
 
 def episode_key(record: dict[str, Any]) -> str:

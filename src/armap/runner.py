@@ -5,7 +5,10 @@ re-run skips the episode keys already in the file, except those whose latest rec
 (an LLM server that was down, a dead env process): those are kept for the record and run
 again. Many failures in a row stop the run early. Execution goes through an `Executor`; the
 default runs threads on this machine (the right choice for LLM servers and the in-process model,
-which releases the GIL in torch). A Ray executor can implement the same one-method protocol.
+which releases the GIL in torch); `armap.ray_executor.RayExecutor` runs the same work in Ray
+actors, on this machine or a cluster. Work that must travel to other processes is a `Work`: a
+picklable object that holds plain configuration and builds its environments and models on
+first use in the process that runs it.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from tqdm.auto import tqdm
 
 from armap import cancel
-from armap.config import opt
+from armap.config import check_choice, opt
 from armap.errors import ConfigError, RunFailedError
 from armap.jsonl import JsonlWriter, read_jsonl, repair_tail
 from armap.types import Task
@@ -30,6 +33,8 @@ from armap.types import Task
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
+I = TypeVar("I")  # noqa: E741 -- a work item
+EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,70 @@ class ThreadEnvs:
         self.close()
 
 
+class Work(Generic[I, R]):
+    """A picklable work function for `run_episodes`: ``work(item)`` returns its record(s).
+
+    A `Work` holds only plain configuration (and any objects it was given). What is costly or
+    tied to a process is built on first use in the process that runs the work: an environment
+    per thread (`env`, through `ThreadEnvs`) and objects shared by the threads (`shared`: the
+    policy's LLM, the reward model). A copy sent to another process (a Ray actor) leaves that
+    state behind and builds its own there. `close` closes the environments.
+
+    Args:
+        make_env: Builds one environment (e.g. `EnvConfig.make`), or None for work without one.
+    """
+
+    _TRANSIENT = ("_lock", "_envs", "_shared")
+
+    def __init__(self, make_env: Callable[[], Any] | None = None) -> None:
+        self.make_env = make_env
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self._lock = threading.Lock()
+        self._envs = ThreadEnvs(self.make_env) if self.make_env is not None else None
+        self._shared: dict[str, Any] = {}
+
+    def __call__(self, item: I) -> R:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Build the shared state now (the local executor does, so that a bad model or server
+        fails before the first episode); by default nothing."""
+
+    def env(self) -> Any:
+        """This thread's environment, made on first use."""
+        if self._envs is None:
+            raise RuntimeError(f"{type(self).__name__} has no environment")
+        return self._envs.get()
+
+    def shared(self, name: str, build: Callable[[], T]) -> T:
+        """The object ``build`` makes, made once in this process and shared by its threads."""
+        with self._lock:
+            if name not in self._shared:
+                self._shared[name] = build()
+            return self._shared[name]  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Close the environments made so far (a later call makes new ones)."""
+        if self._envs is not None:
+            self._envs.close()
+            self._envs = ThreadEnvs(self.make_env)  # type: ignore[arg-type]
+
+    def __enter__(self) -> Work[I, R]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_state()
+
+
 def latest_records(path: Path, key: Callable[[dict[str, Any]], str]) -> dict[str, dict[str, Any]]:
     """The last record of each key in ``path`` (a re-run appends, so the last one counts)."""
     if not path.exists():
@@ -161,15 +230,41 @@ class RunnerConfig:
                              "(their records stay in the file).", volatile=True)
     max_consecutive_failures: int = opt(5, "Stop the run after this many episodes in a row "
                                         "ended in an error (0: never).", volatile=True)
+    executor: str = opt("local", "Where episodes run: local (threads in this process) or ray "
+                        "(--workers Ray actors, each with its own environment and models; "
+                        "needs pip install -e '.[ray]').", volatile=True)
+    ray_address: str | None = opt(None, "Executor ray: the address of a running Ray cluster "
+                                  "to join (auto: the one started on this machine with `ray "
+                                  "start`); default: start a local one for the run.",
+                                  volatile=True)
+    ray_cpus: int | None = opt(None, "Executor ray: CPUs of the local cluster it starts "
+                               "(default: every CPU of the machine).", volatile=True)
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ConfigError(f"workers must be at least 1, not {self.workers}")
         if self.max_consecutive_failures < 0:
             raise ConfigError("max_consecutive_failures must be 0 (never stop) or more")
+        check_choice("executor", self.executor, EXECUTORS)
+        if self.ray_cpus is not None and self.ray_cpus < 1:
+            raise ConfigError(f"ray_cpus must be at least 1, not {self.ray_cpus}")
+        if self.ray_cpus is not None and self.ray_address:
+            raise ConfigError("ray_cpus sizes the local Ray cluster a run starts; a cluster "
+                              "joined with ray_address has its own CPUs: give one of the two")
 
-    def executor(self) -> Executor:
+    def make_executor(self) -> Executor:
+        """The executor this config asks for (`MissingDependencyError` when it is ray and Ray
+        is not installed)."""
+        if self.executor == "ray":
+            from armap.ray_executor import RayExecutor
+
+            return RayExecutor(self.workers, address=self.ray_address, cpus=self.ray_cpus)
         return ThreadExecutor(self.workers)
+
+    @property
+    def in_process(self) -> bool:
+        """Whether the work runs in this process (its shared state can be built here first)."""
+        return self.executor == "local"
 
     def failures(self, failed: Callable[[dict[str, Any]], bool]) -> FailurePolicy:
         """The failure policy for records that ``failed`` tells apart."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from armap.envs.game24 import arith
 from armap.envs.game24.env import Game24Env, make_task
 from armap.episode import replay
 from armap.llm.base import LLM, completion_cost
+from armap.runner import Episode, Work
 from armap.synth.base import SynthContext
 from armap.synth.game24 import classify_failure
 from armap.types import Cost, Task, Triplet
@@ -166,14 +167,15 @@ class Game24LLMStrategy:
 
         assert ctx.make_llm is not None
         config = ctx.config
-        synth = Game24LLMSynth(ctx.make_llm(), excluded=ctx.reserved,
-                               temperature=config.temperature, max_tokens=self.max_tokens)
         seeds = [Task(f"attempt-{i}", "game24", "") for i in range(config.count)]
         path = ctx.run.file(self.ATTEMPTS)
-        run_episodes(make_episodes(seeds, 1, config.seed),
-                     lambda e: synth.attempt(e.key, e.seed).to_dict(), path,
-                     key=lambda r: r["key"], executor=config.runner.executor(),
-                     desc="synthesize (llm)")
+        with AttemptWork(ctx.make_llm, excluded=ctx.reserved, temperature=config.temperature,
+                         max_tokens=self.max_tokens) as work:
+            if config.runner.in_process:
+                work.prepare()
+            run_episodes(make_episodes(seeds, 1, config.seed), work, path,
+                         key=attempt_key, executor=config.runner.make_executor(),
+                         desc="synthesize (llm)")
         records = list(read_jsonl(path))
         self.attempts = len(records)
         for r in records:
@@ -182,6 +184,41 @@ class Game24LLMStrategy:
         for r in records:
             if r["triplet"]:
                 yield Triplet.from_dict(r["triplet"])
+
+
+class AttemptWork(Work[Episode, dict[str, Any]]):
+    """One LLM synthesis attempt, as its record; the LLM is made once per process.
+
+    Args:
+        make_llm: Builds the generating model (sent to Ray actors as it is: keep it a plain
+            function of the config).
+        excluded, temperature, max_tokens: As for `Game24LLMSynth`.
+    """
+
+    def __init__(self, make_llm: Callable[[], LLM], *, excluded: Collection[str],
+                 temperature: float, max_tokens: int) -> None:
+        super().__init__()
+        self.make_llm = make_llm
+        self.excluded = set(excluded)
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+
+    def synth(self) -> Game24LLMSynth:
+        """The synthesiser of this process."""
+        return self.shared("synth", lambda: Game24LLMSynth(
+            self.make_llm(), excluded=self.excluded, temperature=self.temperature,
+            max_tokens=self.max_tokens))
+
+    def prepare(self) -> None:
+        self.synth()
+
+    def __call__(self, episode: Episode) -> dict[str, Any]:
+        return self.synth().attempt(episode.key, episode.seed).to_dict()
+
+
+def attempt_key(record: dict[str, Any]) -> str:
+    """The attempt a record belongs to."""
+    return str(record["key"])
 
 
 def parse_proposal(text: str) -> tuple[tuple[int, ...] | None, str | None]:
