@@ -2,12 +2,12 @@
 
 It implements the executor protocol of `armap.runner` (``map_unordered(fn, items)``), so
 `armap.runner.run_episodes` writes each finished record to the driver's JSON Lines file as
-soon as it comes back, and resume works as with threads. ``fn`` is sent once to each of
-``workers`` actors (it must be picklable: an `armap.runner.Work`), which keep it for the whole
-run: the environments (a ScienceWorld JVM) and models it builds on first use live in the actor
-and are reused by every item the actor runs. An actor that dies (its process killed, its node
-lost) is replaced by a fresh one and its item runs again, up to `MAX_ITEM_RETRIES` times;
-records already written stay written.
+soon as it comes back, and resume works as with threads. ``fn`` (picklable: an
+`armap.runner.Work`) is sent once to each of ``workers`` actors, one CPU each, which keep it for
+the whole run: the environments (a ScienceWorld JVM) and models it builds on first use live in
+the actor and are reused by every item the actor runs. An actor that dies (its process killed,
+its node lost) is replaced by a fresh one and its item runs again, up to `MAX_ITEM_RETRIES`
+times; records already written stay written.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ class RayExecutor:
     """Runs work items in ``workers`` Ray actors and yields their results as they finish.
 
     Args:
-        workers: Actors, each running one item at a time.
+        workers: Actors, each running one item at a time and holding one CPU of the cluster
+            (at most as many as the cluster has CPUs).
         address: A running cluster to join (``auto``: the one ``ray start`` started on this
             machine); None starts a local cluster for the run and shuts it down at the end.
         cpus: CPUs of that local cluster (None: every CPU of the machine).
@@ -96,7 +97,7 @@ class RayExecutor:
             return
         ray = self.ray
         started = self._init()
-        actor_class = ray.remote(max_restarts=0, max_task_retries=0)(_WorkActor)
+        actor_class = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(_WorkActor)
         actors: list[Any] = []
         clean = False
         try:
@@ -113,7 +114,7 @@ class RayExecutor:
                 actor = actors[slot]
                 running[actor.run.remote(item)] = (actor, slot, item)
 
-            for slot in range(min(self.workers, len(items))):
+            for slot in range(min(self._actor_count(), len(items))):
                 actors.append(actor_class.remote(fn_ref))
                 submit(slot, todo.pop())
             while running:
@@ -144,6 +145,16 @@ class RayExecutor:
             clean = True
         finally:
             self._close(actors, clean, started)
+
+    def _actor_count(self) -> int:
+        """``workers``, at most one per CPU of the cluster (each actor holds a CPU, so that
+        Ray spreads them over the machines and none waits for a CPU that never frees)."""
+        cpus = int(self.ray.cluster_resources().get("CPU", 0))
+        if 0 < cpus < self.workers:
+            log.warning("the Ray cluster has %d CPUs: running %d actors, not %d workers",
+                        cpus, cpus, self.workers)
+            return cpus
+        return self.workers
 
     def _close(self, actors: list[Any], clean: bool, started: bool) -> None:
         """Let the actors close their environments (after a clean run), then end them, and

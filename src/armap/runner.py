@@ -231,14 +231,15 @@ class RunnerConfig:
     max_consecutive_failures: int = opt(5, "Stop the run after this many episodes in a row "
                                         "ended in an error (0: never).", volatile=True)
     executor: str = opt("local", "Where episodes run: local (threads in this process) or ray "
-                        "(--workers Ray actors, each with its own environment and models; "
-                        "needs pip install -e '.[ray]').", volatile=True)
+                        "(--workers Ray actors of one CPU each, each with its own environment "
+                        "and models; needs pip install -e '.[ray]').", volatile=True)
     ray_address: str | None = opt(None, "Executor ray: the address of a running Ray cluster "
                                   "to join (auto: the one started on this machine with `ray "
                                   "start`); default: start a local one for the run.",
                                   volatile=True)
-    ray_cpus: int | None = opt(None, "Executor ray: CPUs of the local cluster it starts "
-                               "(default: every CPU of the machine).", volatile=True)
+    ray_cpus: int | None = opt(None, "Executor ray: CPUs of the local cluster it starts, "
+                               "the most actors it runs (default: every CPU of the machine).",
+                               volatile=True)
 
     def __post_init__(self) -> None:
         if self.workers < 1:
