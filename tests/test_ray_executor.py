@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from armap.errors import ConfigError, MissingDependencyError
+from armap.errors import ConfigError, MissingDependencyError, RunFailedError
 from armap.evaluate import RESULTS, result_key
 from armap.evaluate import evaluate as run_eval
 from armap.explore import TRAJECTORIES, explore
@@ -58,18 +58,20 @@ def by_key(path: Path, key: str | tuple[str, ...]) -> dict[Any, Any]:
 class Echo(Work):
     """A picklable test work: the item's key and the pid of the process that ran it, after
     ``delay`` seconds. With ``kill_marker``, the process running ``kill_key`` kills itself
-    (SIGKILL) the first time, writing its pid to the marker first."""
+    (SIGKILL) the first time (every time with ``always``), writing its pid to the marker."""
 
     def __init__(self, delay: float = 0.0, kill_key: str | None = None,
-                 kill_marker: Path | None = None) -> None:
+                 kill_marker: Path | None = None, always: bool = False) -> None:
         super().__init__()
         self.delay = delay
         self.kill_key = kill_key
         self.kill_marker = kill_marker
+        self.always = always
 
     def __call__(self, item: Any) -> dict[str, Any]:
         time.sleep(self.delay)
-        if item.key == self.kill_key and self.kill_marker and not self.kill_marker.exists():
+        if item.key == self.kill_key and self.kill_marker \
+                and (self.always or not self.kill_marker.exists()):
             self.kill_marker.write_text(str(os.getpid()))
             os.kill(os.getpid(), signal.SIGKILL)
         return {"key": item.key, "pid": os.getpid(), "seed": item.seed}
@@ -105,6 +107,16 @@ def test_a_killed_worker_loses_no_record_and_its_item_runs_again(tmp_path, ray_c
     assert sorted(r["key"] for r in records) == [f"t{i}#0" for i in range(8)]  # each once
     killed = int(marker.read_text())
     assert next(r for r in records if r["key"] == "t3#0")["pid"] != killed
+
+
+def test_an_item_that_kills_every_worker_stops_the_run_after_three_retries(tmp_path,
+                                                                           ray_cluster):
+    out = tmp_path / "echo.jsonl"
+    work = Echo(kill_key="t1#0", kill_marker=tmp_path / "killed", always=True)
+    with pytest.raises(RunFailedError, match=r"t1#0: its Ray worker died 4 times"):
+        run_episodes(items(3), work, out, key=lambda r: r["key"],
+                     executor=ray_runner(1).make_executor())
+    assert [r["key"] for r in read_jsonl(out)] == ["t0#0"]  # what finished is kept
 
 
 def test_explore_with_ray_writes_the_same_trajectories_as_threads(tmp_path, ray_cluster):
