@@ -124,7 +124,7 @@ class RayExecutor:
                     try:
                         result = ray.get(ref)
                     except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
-                            ray.exceptions.NodeDiedError) as e:
+                            ray.exceptions.NodeDiedError, ray.exceptions.OutOfMemoryError) as e:
                         tries = retries[id(item)] = retries.get(id(item), 0) + 1
                         name = getattr(item, "key", repr(item))
                         if tries > MAX_ITEM_RETRIES:
