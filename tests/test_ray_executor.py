@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,12 @@ from armap.evaluate import RESULTS, result_key
 from armap.evaluate import evaluate as run_eval
 from armap.explore import TRAJECTORIES, explore
 from armap.jsonl import read_jsonl
+from armap.llm.scripted import ScriptedLLM
+from armap.rundir import RunDir
 from armap.runner import RunnerConfig, Work, make_episodes, run_episodes
+from armap.synth import SynthConfig
+from armap.synth.base import SynthContext
+from armap.synth.game24_llm import Game24LLMStrategy
 from armap.types import Task
 
 from .configs import random_eval, random_explore
@@ -119,6 +125,30 @@ def test_an_item_that_kills_every_worker_stops_the_run_after_three_retries(tmp_p
     assert [r["key"] for r in read_jsonl(out)] == ["t0#0"]  # what finished is kept
 
 
+def test_a_worker_killed_from_outside_mid_item_loses_no_record(tmp_path, ray_cluster):
+    out = tmp_path / "echo.jsonl"
+    killed: list[int] = []
+
+    def kill_the_first_worker() -> None:
+        """Once a record is in the file, SIGKILL the process that wrote it (busy again by
+        then with its next item)."""
+        while not out.exists() or not out.read_text().strip():
+            time.sleep(0.05)
+        killed.append(json.loads(out.read_text().splitlines()[0])["pid"])
+        os.kill(killed[0], signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_the_first_worker, daemon=True)
+    killer.start()
+    skipped, ran = run_episodes(items(10), Echo(delay=0.5), out, key=lambda r: r["key"],
+                                executor=ray_runner().make_executor())
+    killer.join(timeout=5)
+    assert (skipped, ran) == (0, 10) and killed
+    records = list(read_jsonl(out))
+    assert sorted(r["key"] for r in records) == sorted(f"t{i}#0" for i in range(10))
+    assert sum(r["pid"] == killed[0] for r in records) >= 1  # it had finished some
+    assert len({r["pid"] for r in records}) == 3  # two actors, then the one replacing it
+
+
 def test_explore_with_ray_writes_the_same_trajectories_as_threads(tmp_path, ray_cluster):
     local = explore(random_explore(4, samples=2, runner=RunnerConfig(workers=2)),
                     tmp_path / "local")
@@ -162,6 +192,29 @@ def test_cli_eval_joins_a_cluster_with_ray_address(tmp_path, ray_cluster):
         by_key(tmp_path / "local" / RESULTS, ("task_id", "method"))
     manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
     assert manifest["status"] == "success"
+
+
+def test_llm_synthesis_with_ray_makes_the_same_attempts_as_threads(tmp_path, ray_cluster):
+    def synthesize_attempts(name: str, runner: RunnerConfig) -> dict[Any, Any]:
+        config = SynthConfig(strategy="llm", count=12, runner=runner)
+        ctx = SynthContext(config, RunDir(tmp_path / name), [], set(),
+                           make_llm=lambda: ScriptedLLM(responder=scripted_synthesis))
+        list(Game24LLMStrategy().triplets(ctx))
+        return {r["key"]: without_timings(r)
+                for r in read_jsonl(tmp_path / name / Game24LLMStrategy.ATTEMPTS)}
+
+    local = synthesize_attempts("local", RunnerConfig(workers=2))
+    assert len(local) == 12
+    assert len({r["rejected"] for r in local.values()}) > 1  # each seed asks its own mistake
+    assert synthesize_attempts("ray", ray_runner()) == local
+
+
+def scripted_synthesis(messages: list[dict[str, str]], sample: int) -> str:
+    """A puzzle with its solution, then a wrong solution with an arithmetic mistake."""
+    if "Invent" in messages[-1]["content"]:
+        return "Puzzle: 4 4 6 8\nSolution: (6 - 4) * (4 + 8) = 24"
+    return ("6 - 4 = 2 (left: 2 4 8)\n2 * 8 = 16 (left: 4 16)\n4 + 16 = 24 (left: 24)\n"
+            "Answer: (6 - 4) * 8 + 4 = 24")
 
 
 def test_an_unknown_executor_is_a_config_error():
