@@ -217,6 +217,33 @@ def scripted_synthesis(messages: list[dict[str, str]], sample: int) -> str:
             "Answer: (6 - 4) * 8 + 4 = 24")
 
 
+class Failing(Work):
+    """Raises what a user would fix (e.g. a model that does not load) on every item."""
+
+    def __call__(self, item: Any) -> dict[str, Any]:
+        raise ConfigError(f"no model for {item.key}")
+
+
+class Unpicklable(Work):
+    """Holds a live lock, as an LLM or a reward model does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = threading.Lock()
+
+    def __call__(self, item: Any) -> dict[str, Any]:
+        return {"key": item.key}
+
+
+def test_errors_of_the_work_reach_the_driver_as_they_are(tmp_path, ray_cluster):
+    with pytest.raises(ConfigError, match=r"^no model for t0#0$"):
+        run_episodes(items(1), Failing(), tmp_path / "a.jsonl", key=lambda r: r["key"],
+                     executor=ray_runner().make_executor())
+    with pytest.raises(ConfigError, match="cannot be sent to Ray actors"):
+        run_episodes(items(1), Unpicklable(), tmp_path / "b.jsonl", key=lambda r: r["key"],
+                     executor=ray_runner().make_executor())
+
+
 def test_an_unknown_executor_is_a_config_error():
     with pytest.raises(ConfigError, match="executor='dask' is not one of: local, ray"):
         RunnerConfig(executor="dask")

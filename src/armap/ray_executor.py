@@ -13,7 +13,6 @@ times; records already written stay written.
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -44,9 +43,6 @@ class _WorkActor:
 
     def __init__(self, fn: Callable[[Any], Any]) -> None:
         self.fn = fn
-
-    def pid(self) -> int:
-        return os.getpid()
 
     def run(self, item: Any) -> Any:
         return self.fn(item)
@@ -123,6 +119,10 @@ class RayExecutor:
                     actor, slot, item = running.pop(ref)
                     try:
                         result = ray.get(ref)
+                    except ray.exceptions.RayTaskError as e:  # the work raised: as with threads
+                        log.debug("%s", e)  # with the actor's traceback
+                        cause = e.cause if isinstance(e.cause, BaseException) else e
+                        raise cause from None
                     except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
                             ray.exceptions.NodeDiedError, ray.exceptions.OutOfMemoryError) as e:
                         tries = retries[id(item)] = retries.get(id(item), 0) + 1
