@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from tqdm.auto import tqdm
-
 from armap import cancel
 from armap.config import check_choice, opt
+from armap.console import progress
 from armap.errors import ConfigError, RunFailedError
 from armap.jsonl import JsonlWriter, read_jsonl, repair_tail
 from armap.types import Task
@@ -316,8 +315,8 @@ def run_episodes(
     cancel.CANCELLED.clear()
     ran = streak = failed_items = 0
     last_error = ""
-    with JsonlWriter(out) as writer, tqdm(total=len(episodes), initial=skipped, desc=desc,
-                                          unit="ep", dynamic_ncols=True) as bar:
+    with JsonlWriter(out) as writer, progress(total=len(episodes), initial=skipped, desc=desc,
+                                              unit="ep") as bar:
         results = executor.map_unordered(work, pending)
         for records in results:
             batch = records if isinstance(records, list) else [records]

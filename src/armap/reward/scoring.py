@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
+from armap import console
 from armap.config import opt
 from armap.errors import ConfigError
 from armap.jsonl import JsonlWriter, read_jsonl, read_records
@@ -87,13 +86,14 @@ def score_against(reward: RewardModel, items: Sequence[tuple[str, Trajectory]], 
     for i, (instruction, _) in enumerate(items):
         by_instruction.setdefault(instruction, []).append(i)
     scores = [0.0] * len(items)
-    for instruction, idx in tqdm(by_instruction.items(), desc="score", unit="task",
-                                 disable=not progress):
-        for start in range(0, len(idx), BATCH):
-            chunk = idx[start:start + BATCH]
-            for i, s in zip(chunk, reward.score(instruction, [items[i][1] for i in chunk]),
-                            strict=True):
-                scores[i] = s
+    with console.progress(by_instruction.items(), total=len(by_instruction), desc="score",
+                          unit="task", enabled=progress) as bar:
+        for instruction, idx in bar:
+            for start in range(0, len(idx), BATCH):
+                chunk = idx[start:start + BATCH]
+                for i, s in zip(chunk, reward.score(instruction, [items[i][1] for i in chunk]),
+                                strict=True):
+                    scores[i] = s
     return scores
 
 

@@ -38,6 +38,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from armap import console
 from armap.dtypes import resolve_dtype
 from armap.errors import ConfigError
 from armap.reward.config import RewardTrainConfig
@@ -341,8 +342,6 @@ def train(config: RewardTrainConfig, triplets: str | Path | Sequence[Triplet],
 
 def _train(config: RewardTrainConfig, triplets_in: str | Path | Sequence[Triplet], run: RunDir,
            val_in: str | Path | Sequence[Triplet] | None, progress: bool) -> dict[str, Any]:
-    from tqdm.auto import tqdm
-
     started = time.perf_counter()
     deadline = started + config.time_budget_minutes * 60 if config.time_budget_minutes else None
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
@@ -426,7 +425,7 @@ def _train(config: RewardTrainConfig, triplets_in: str | Path | Sequence[Triplet
                            "mean_margin": metrics["mean_margin"]})
 
     validate()
-    bar = tqdm(total=total, desc="train", unit="step", disable=not progress, dynamic_ncols=True)
+    bar = console.progress(total=total, desc="train", unit="step", enabled=progress)
     stopped: str | None = None
     try:
         model.train()
@@ -456,9 +455,9 @@ def _train(config: RewardTrainConfig, triplets_in: str | Path | Sequence[Triplet
                 break
         if log_.evals and log_.evals[-1]["step"] != log_.step:
             validate()
-    except KeyboardInterrupt:
+    except BaseException as e:
         bar.close()
-        if not log_.saved:
+        if isinstance(e, KeyboardInterrupt) and not log_.saved:
             with ema.swapped() if ema is not None else contextlib.nullcontext():
                 model.save(checkpoint, metrics=summary("interrupted"))
         raise

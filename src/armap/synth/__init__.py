@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from armap.config import opt, parse_kv_options
+from armap.console import progress
 from armap.envs.spec import EnvConfig
 from armap.errors import ConfigError
 from armap.jsonl import JsonlWriter, read_records
@@ -123,9 +122,10 @@ def _synthesize(config: SynthConfig, run: RunDir) -> dict[str, Any]:
     tmp = out.with_suffix(".jsonl.tmp")
     tmp.unlink(missing_ok=True)
     try:
-        with JsonlWriter(tmp) as writer:
-            for triplet in tqdm(itertools.islice(stream, config.count), total=config.count,
-                                desc="synthesize", unit="triplet", dynamic_ncols=True):
+        with JsonlWriter(tmp) as writer, progress(itertools.islice(stream, config.count),
+                                                  total=config.count, desc="synthesize",
+                                                  unit="triplet") as bar:
+            for triplet in bar:
                 if triplet.task_id in reserved:
                     raise RuntimeError(f"strategy {config.strategy_id} made a triplet of "
                                        f"reserved task {triplet.task_id}")
