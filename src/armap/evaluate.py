@@ -317,17 +317,8 @@ def write_report(run_dir: Path, config: EvalConfig) -> list[dict[str, Any]]:
         "(greedy: 1), tasks: "
         f"{max((r['tasks'] for r in rows), default=0)}.",
         "",
-        "| method | score | oracle best-of-N (same candidates) | score / oracle | mean steps | "
-        "mean price | errors | LLM calls | completion tokens | env steps | RM calls | seconds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *method_table(rows),
     ]
-    for r in rows:
-        lines.append(f"| {r['method']} | {r['score']:.3f} | {r['oracle_best_of_n']:.3f} | "
-                     f"{_fmt(r['of_oracle'])} | {r['mean_steps']} | {_fmt(r['mean_price'])} | "
-                     f"{r['errors']} | "
-                     f"{r['llm_calls']} | "
-                     f"{r['completion_tokens']} | {r['env_steps']} | {r['rm_calls']} | "
-                     f"{r['seconds']} |")
     lines += ["", "Costs are means per task. Score is the mean ground-truth score of the chosen "
               "trajectory (sampling: the mean over its N episodes); score / oracle is how much "
               "of the best candidate's score the method's own pick reaches; mean price is that "
@@ -336,6 +327,21 @@ def write_report(run_dir: Path, config: EvalConfig) -> list[dict[str, Any]]:
     (run_dir / "report.md").write_text("\n".join(lines), encoding="utf-8")
     _plot(run_dir / "budget.png", results, config)
     return rows
+
+
+def method_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The Markdown table of ``method_rows``: score, oracle and costs per method."""
+    lines = [
+        "| method | score | oracle best-of-N (same candidates) | score / oracle | mean steps | "
+        "mean price | errors | LLM calls | completion tokens | env steps | RM calls | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['method']} | {r['score']:.3f} | {r['oracle_best_of_n']:.3f} | "
+                     f"{_fmt(r['of_oracle'])} | {r['mean_steps']} | {_fmt(r['mean_price'])} | "
+                     f"{r['errors']} | {r['llm_calls']} | {r['completion_tokens']} | "
+                     f"{r['env_steps']} | {r['rm_calls']} | {r['seconds']} |")
+    return lines
 
 
 def _fmt(x: float | None) -> str:

@@ -9,15 +9,16 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 
 from armap.cli.options import config_command, exit_interrupted
 from armap.config import check_choice
+from armap.console import configure
 from armap.demo import DemoConfig, run_demo
 from armap.errors import ArmapError, MissingFileError
-from armap.evaluate import EvalConfig, evaluate
+from armap.evaluate import RESULTS, EvalConfig, evaluate, method_table
 from armap.explore import ExploreConfig, explore
 from armap.recorded import ImportConfig, import_outputs
 from armap.redact import redact
@@ -40,17 +41,33 @@ RUN_DIR = inspect.Parameter(
 @app.callback()
 def _root(
     log_level: str = typer.Option("WARNING", "--log-level", envvar="ARMAP_LOG_LEVEL",
-                                  help="Logging level: DEBUG, INFO, WARNING, ERROR."),
+                                  help="Logging level: DEBUG, INFO, WARNING, ERROR. Below "
+                                  "DEBUG the libraries underneath (transformers, llama.cpp, "
+                                  "HTTP clients) are kept quiet."),
 ) -> None:
     check_choice("log_level", log_level.upper(), ("DEBUG", "INFO", "WARNING", "ERROR"))
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    configure(log_level)
+
+
+def _manifest_line(run_dir: Path) -> str:
+    """Where a verb's full summary is (its manifest), and how to print it."""
+    manifest = run_dir / "manifest.json"
+    return f"Full summary: {manifest} (jq .summary {manifest})"
+
+
+def _trajectories_lines(summary: dict[str, Any], run_dir: Path, note: str = "") -> list[str]:
+    """The closing lines of a verb that writes trajectories (explore, import)."""
+    score = summary["mean_score"]
+    return [f"Wrote {summary['trajectories']} trajectories to {run_dir / 'trajectories.jsonl'}"
+            f" ({summary['ran']} new, {summary['skipped']} resumed{note})",
+            f"Solved {summary['solved']} of {summary['trajectories']}, mean score "
+            f"{'-' if score is None else f'{score:.3f}'}, mean steps {summary['mean_steps']}, "
+            f"{summary['llm_calls']} LLM calls",
+            _manifest_line(run_dir)]
 
 
 def _explore(config: ExploreConfig, run_dir: Path) -> None:
-    summary = explore(config, run_dir)
-    typer.echo(f"Wrote {summary['trajectories']} trajectories to {run_dir / 'trajectories.jsonl'}"
-               f" ({summary['ran']} new, {summary['skipped']} resumed)")
-    typer.echo(json.dumps(summary, indent=2))
+    _echo_lines(_trajectories_lines(explore(config, run_dir), run_dir))
 
 
 config_command(app, "explore", ExploreConfig, _explore, extra=[RUN_DIR],
@@ -59,8 +76,12 @@ config_command(app, "explore", ExploreConfig, _explore, extra=[RUN_DIR],
 
 def _synthesize(config: SynthConfig, run_dir: Path) -> None:
     summary = synthesize(config, run_dir)
-    typer.echo(f"Wrote {summary['triplets']} triplets to {run_dir / 'triplets.jsonl'}")
-    typer.echo(json.dumps(summary, indent=2))
+    types = ", ".join(f"{k} {v}" for k, v in sorted(summary["negative_types"].items(),
+                                                    key=lambda kv: -kv[1]))
+    _echo_lines([f"Wrote {summary['triplets']} triplets of {summary['tasks']} tasks to "
+                 f"{run_dir / 'triplets.jsonl'}",
+                 f"Negative types: {types or 'none'}",
+                 _manifest_line(run_dir)])
 
 
 config_command(app, "synthesize", SynthConfig, _synthesize, extra=[RUN_DIR],
@@ -68,8 +89,10 @@ config_command(app, "synthesize", SynthConfig, _synthesize, extra=[RUN_DIR],
 
 
 def _eval(config: EvalConfig, run_dir: Path) -> None:
-    evaluate(config, run_dir)
-    typer.echo((run_dir / "report.md").read_text())
+    summary = evaluate(config, run_dir)
+    _echo_lines([*method_table(summary["methods"]), "",
+                 f"Results: {run_dir / RESULTS}; report: {run_dir / 'report.md'} (costs and "
+                 f"the budget plot); every candidate: armap view {run_dir}"])
 
 
 config_command(app, "eval", EvalConfig, _eval, extra=[RUN_DIR],
@@ -91,8 +114,18 @@ def _train(config: RewardTrainConfig, run_dir: Path, triplets: Path,
     from armap.reward.train import train
 
     metrics = train(config, triplets, run_dir, val_triplets=val_triplets)
-    typer.echo(f"Checkpoint: {run_dir / 'checkpoint'}")
-    typer.echo(json.dumps(metrics, indent=2))
+    checkpoint = run_dir / "checkpoint"
+    if metrics["val_accuracy"] is None:
+        held_out = "No held-out triplets: the checkpoint is the last step's weights"
+    else:
+        held_out = (f"Held-out pairwise accuracy {metrics['val_accuracy']:.3f} on "
+                    f"{metrics['val_triplets']} triplets (before training "
+                    f"{metrics['initial_val_accuracy']:.3f}), threshold "
+                    f"{metrics['val_threshold']:.4f}, best at step {metrics['best_step']}")
+    _echo_lines([held_out,
+                 f"Trained {metrics['steps']} steps on {metrics['train_triplets']} triplets in "
+                 f"{metrics['seconds']:.0f} s (stopped: {metrics['stopped']})",
+                 f"Checkpoint: {checkpoint}; metrics: {checkpoint / 'metrics.json'}"])
 
 
 config_command(app, "train", RewardTrainConfig, _train, extra=[RUN_DIR, TRIPLETS, VAL_TRIPLETS],
@@ -108,8 +141,16 @@ def _score(config: ScoreConfig) -> None:
     if not Path(config.input).is_file():
         raise MissingFileError(f"--input {config.input} does not exist")
     summary = score_file(load_reward_model(config.rm), config.input, out)
-    typer.echo(f"Wrote {out}")
-    typer.echo(json.dumps(summary, indent=2))
+    if "pairwise_accuracy" in summary:
+        by_type = ", ".join(f"{k} {v:.3f}" for k, v in summary["by_negative_type"].items())
+        accuracy = summary["pairwise_accuracy"]
+        lines = [f"Pairwise accuracy {'-' if accuracy is None else f'{accuracy:.3f}'} on "
+                 f"{summary['records']} triplets", f"By negative type: {by_type or '-'}"]
+    else:
+        mean = summary["mean_score"]
+        lines = [f"Scored {summary['records']} trajectories, mean score "
+                 f"{'-' if mean is None else f'{mean:.4f}'}"]
+    _echo_lines([*lines, f"Wrote {out}"])
 
 
 config_command(app, "score", ScoreConfig, _score,
@@ -118,10 +159,13 @@ config_command(app, "score", ScoreConfig, _score,
 
 def _import(config: ImportConfig, run_dir: Path) -> None:
     summary = import_outputs(config, run_dir)
-    typer.echo(f"Wrote {summary['trajectories']} trajectories to "
-               f"{run_dir / 'trajectories.jsonl'} ({summary['ran']} new, {summary['skipped']} "
-               f"resumed; {summary['unreadable_records']} records skipped)")
-    typer.echo(json.dumps(summary, indent=2))
+    lines = _trajectories_lines(summary, run_dir,
+                                f"; {summary['unreadable_records']} records skipped")
+    labels = summary.get("recorded_labels")
+    if labels:
+        lines.insert(2, f"The recorded verdict ({labels['field']}) agrees with the "
+                        f"environment on {labels['agree']} of {labels['records']}")
+    _echo_lines(lines)
 
 
 config_command(app, "import", ImportConfig, _import, extra=[RUN_DIR],
@@ -201,6 +245,10 @@ def _envs(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
         typer.echo(f"  splits: {', '.join(env['splits'])}; step budget: {env['max_steps']}")
         for option in env["options"]:
             typer.echo(f"  --env-option {option['name']}=...  (default: {option['default']!r})")
+
+
+def _echo_lines(lines: list[str]) -> None:
+    typer.echo("\n".join(lines))
 
 
 def main() -> None:
