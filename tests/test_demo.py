@@ -25,7 +25,8 @@ def test_demo_runs_every_stage_and_resumes_without_redoing_them(tmp_path):
     said: list[str] = []
     rows = run_demo(config, tmp_path, say=said.append)
     for stage in ("explore", "synthesize", "train", "eval", "rerank"):
-        assert any(line.startswith(f"\n== {stage}:") for line in said), stage
+        assert sum(line.startswith(f"{stage} done in ") for line in said) == 1, stage
+    assert any(line.startswith("\nDemo done in ") for line in said)
     for stage in ("explore", "synthesize", "train", "eval", "rerank/some-model"):
         assert (tmp_path / stage / "manifest.json").exists()
     assert {r["method"] for r in rows["methods"]} == {"greedy", "sampling", "best_of_n",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from armap.config import opt
+from armap.console import progress
 from armap.envs.spec import EnvConfig
 from armap.errors import MissingFileError
 from armap.policy import explorers
@@ -123,8 +124,13 @@ Say = Callable[[str], None]
 
 
 def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[str, Any]:
-    """Run or resume the demo; returns the evaluation rows."""
-    from armap.evaluate import EvalConfig, evaluate
+    """Run or resume the demo; returns the evaluation rows.
+
+    ``say`` gets one line as the demo starts and one as each stage ends, then the closing
+    "Demo done" line, the method table and (with recorded outputs) the re-ranking table; the
+    stages draw their progress bars on stderr.
+    """
+    from armap.evaluate import EvalConfig, evaluate, method_table
     from armap.explore import ExploreConfig, explore
     from armap.llm import LLMConfig
     from armap.policy import AgentConfig
@@ -134,60 +140,73 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
 
     root = Path(run_dir)
     timings: dict[str, float] = {}
+    begun = time.perf_counter()
 
-    def stage(name: str, text: str, fn: Callable[[], Any]) -> Any:
-        say(f"\n== {name}: {text}")
+    def stage(name: str, fn: Callable[[], Any], result: Callable[[Any], str]) -> Any:
         started = time.perf_counter()
         out = fn()
         timings[name] = round(time.perf_counter() - started, 1)
-        say(f"   done in {timings[name]:.0f} s -> {root / name}")
+        say(f"{name} done in {timings[name]:.0f} s: {result(out)}")
         return out
 
     size = config.sizes()
+    files = config.recorded_files() if size.recorded_tasks else []
+    say(f"armap demo on {config.env} in {root}: explore, synthesize, train, eval"
+        f"{', rerank' if files else ''} (a finished stage is kept)")
     llm = LLMConfig(threads=config.threads)
     with RunDir(root).running("demo", config, seed=config.seed) as summary:
         summary["timings"] = timings
         agent = AgentConfig(policy=config.policy, llm=llm)
         explorer = AgentConfig(policy=config.resolved_explore_policy(), llm=llm)
-        explored = stage(
-            "explore", f"the {explorer.policy} policy plays {size.explore_tasks} {config.env} "
-            f"train tasks x {size.explore_samples} episodes",
-            lambda: explore(ExploreConfig(env=config.env_config(size.explore_tasks, "train"),
-                                          agent=explorer, samples=size.explore_samples,
-                                          seed=config.seed), root / "explore"))
-        say(f"   {explored['solved']} of {explored['trajectories']} episodes solved, mean "
-            f"score {explored['mean_score']}")
+        stage("explore",
+              lambda: explore(ExploreConfig(env=config.env_config(size.explore_tasks, "train"),
+                                            agent=explorer, samples=size.explore_samples,
+                                            seed=config.seed), root / "explore"),
+              lambda s: f"the {explorer.policy} policy solved {s['solved']} of "
+                        f"{s['trajectories']} episodes ({size.explore_tasks} train tasks x "
+                        f"{size.explore_samples}), mean score {_score(s['mean_score'])}")
         synth_config = SynthConfig(env=config.env_config(None, "train"), count=size.triplets,
                                    seed=config.seed,
                                    trajectories=str(root / "explore" / "trajectories.jsonl"))
-        synth = stage(
-            "synthesize", f"at most {size.triplets} triplets ({synth_config.strategy_id} and "
-            "the explorer's episodes)", lambda: synthesize(synth_config, root / "synthesize"))
-        say(f"   {synth['triplets']} triplets; negative types: {synth['negative_types']}")
-        trained = stage(
-            "train", f"MiniLM reward model, {size.train_minutes:g} minute budget",
-            lambda: _train_once(train, RewardTrainConfig(time_budget_minutes=size.train_minutes,
-                                                         seed=config.seed),
-                                root / "synthesize" / "triplets.jsonl", root / "train"))
-        say(f"   held-out pairwise accuracy: {trained.get('val_accuracy')}")
+        stage("synthesize", lambda: synthesize(synth_config, root / "synthesize"),
+              lambda s: f"{s['triplets']} triplets ({synth_config.strategy_id} and the "
+                        f"explorer's episodes), {len(s['negative_types'])} negative types")
+        stage("train",
+              lambda: _train_once(train, RewardTrainConfig(time_budget_minutes=size.train_minutes,
+                                                           seed=config.seed),
+                                  root / "synthesize" / "triplets.jsonl", root / "train"),
+              lambda s: f"MiniLM reward model ({size.train_minutes:g}-minute budget), held-out "
+                        f"pairwise accuracy {_score(s.get('val_accuracy'))}")
         eval_config = EvalConfig(env=config.env_config(size.eval_tasks, "test"), agent=agent,
                                  budget=size.budget, rm=str(root / "train" / "checkpoint"),
                                  seed=config.seed)
         evaluated = stage(
-            "eval", f"5 methods on {size.eval_tasks} test tasks, budget {size.budget}",
-            lambda: evaluate(eval_config, root / "eval"))
+            "eval", lambda: evaluate(eval_config, root / "eval"),
+            lambda s: f"{len(s['methods'])} methods on {size.eval_tasks} test tasks, budget "
+                      f"{size.budget}: " + ", ".join(f"{r['method']} {r['score']:.3f}"
+                                                     for r in s["methods"]))
         summary["methods"] = evaluated["methods"]
-        say("\n" + (root / "eval" / "report.md").read_text())
-        files = config.recorded_files() if size.recorded_tasks else []
+        rows = []
         if files:
             rows = stage(
-                "rerank", f"the reward model picks among real LLMs' recorded outputs (first "
-                f"{size.recorded_tasks} puzzles of each of {len(files)} files)",
-                lambda: _rerank_recorded(files, config.env_config(size.recorded_tasks, None),
-                                         root / "train" / "checkpoint", root / "rerank"))
+                "rerank", lambda: _rerank_recorded(files, config.env_config(size.recorded_tasks,
+                                                                            None),
+                                                   root / "train" / "checkpoint",
+                                                   root / "rerank"),
+                lambda r: f"the reward model picked among real LLMs' recorded outputs (first "
+                          f"{size.recorded_tasks} puzzles of each of {len(r)} files)")
             summary["rerank"] = rows
+        spent = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items())
+        say(f"\nDemo done in {time.perf_counter() - begun:.0f} s ({spent}); each stage's files "
+            f"are in {root}/STAGE, the report in {root / 'eval' / 'report.md'}\n")
+        say("\n".join(method_table(evaluated["methods"])))
+        if rows:
             say("\n" + format_recorded(rows))
     return evaluated
+
+
+def _score(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 def _rerank_recorded(files: list[Path], env: EnvConfig, rm: Path, root: Path
@@ -199,13 +218,15 @@ def _rerank_recorded(files: list[Path], env: EnvConfig, rm: Path, root: Path
 
     reward = load_reward_model(str(rm))
     rows = []
-    for path in files:
-        out = root / path.stem
-        import_outputs(ImportConfig(env=env, input=str(path)), out)
-        report = rerank(RerankConfig(rm=str(rm), input=str(out / "trajectories.jsonl"), n="all"),
-                        reward)
-        rows.append({"file": path.name, "tasks": report["tasks"],
-                     "outputs": report["trajectories"], **report["rows"][-1]})
+    with progress(total=len(files), desc="rerank", unit="file") as bar:
+        for path in files:
+            out = root / path.stem
+            import_outputs(ImportConfig(env=env, input=str(path)), out)
+            report = rerank(RerankConfig(rm=str(rm), input=str(out / "trajectories.jsonl"),
+                                         n="all"), reward)
+            rows.append({"file": path.name, "tasks": report["tasks"],
+                         "outputs": report["trajectories"], **report["rows"][-1]})
+            bar.update(1)
     return rows
 
 
