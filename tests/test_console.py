@@ -73,6 +73,11 @@ def test_a_disabled_bar_does_not_silence_the_one_inside_it_and_errors_close_bars
     assert list(console.progress(range(3), desc="wrapped")) == [0, 1, 2]
 
 
+def test_numbers_in_summaries_and_tables():
+    assert (console.number(None), console.number(0.5), console.number(4, ".1f")) == \
+        ("-", "0.500", "4.0")
+
+
 # -- configure --------------------------------------------------------------------------------
 @pytest.fixture
 def restored(monkeypatch):

@@ -77,6 +77,11 @@ def progress(iterable: Iterable[Any] | None = None, *, total: float | None = Non
                      disable=not enabled, dynamic_ncols=True, leave=True)
 
 
+def number(x: float | None, spec: str = ".3f") -> str:
+    """``x`` formatted with ``spec`` for a table or a summary line; ``-`` for None."""
+    return "-" if x is None else format(x, spec)
+
+
 def configure(level: str) -> None:
     """Set up logging at ``level`` (DEBUG, INFO, WARNING or ERROR) for a command-line run.
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from armap.config import opt
-from armap.console import progress
+from armap.console import number, progress
 from armap.envs.spec import EnvConfig
 from armap.errors import MissingFileError
 from armap.policy import explorers
@@ -164,7 +164,7 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
                                             seed=config.seed), root / "explore"),
               lambda s: f"the {explorer.policy} policy solved {s['solved']} of "
                         f"{s['trajectories']} episodes ({size.explore_tasks} train tasks x "
-                        f"{size.explore_samples}), mean score {_score(s['mean_score'])}")
+                        f"{size.explore_samples}), mean score {number(s['mean_score'])}")
         synth_config = SynthConfig(env=config.env_config(None, "train"), count=size.triplets,
                                    seed=config.seed,
                                    trajectories=str(root / "explore" / "trajectories.jsonl"))
@@ -176,7 +176,7 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
                                                            seed=config.seed),
                                   root / "synthesize" / "triplets.jsonl", root / "train"),
               lambda s: f"MiniLM reward model ({size.train_minutes:g}-minute budget), held-out "
-                        f"pairwise accuracy {_score(s.get('val_accuracy'))}")
+                        f"pairwise accuracy {number(s.get('val_accuracy'))}")
         eval_config = EvalConfig(env=config.env_config(size.eval_tasks, "test"), agent=agent,
                                  budget=size.budget, rm=str(root / "train" / "checkpoint"),
                                  seed=config.seed)
@@ -203,10 +203,6 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
         if rows:
             say("\n" + format_recorded(rows))
     return evaluated
-
-
-def _score(x: float | None) -> str:
-    return "-" if x is None else f"{x:.3f}"
 
 
 def _rerank_recorded(files: list[Path], env: EnvConfig, rm: Path, root: Path

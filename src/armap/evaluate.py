@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from armap.config import check_choice, opt
+from armap.console import number
 from armap.envs.spec import EnvConfig
 from armap.errors import ConfigError
 from armap.jsonl import read_jsonl
@@ -338,14 +339,11 @@ def method_table(rows: list[dict[str, Any]]) -> list[str]:
     ]
     for r in rows:
         lines.append(f"| {r['method']} | {r['score']:.3f} | {r['oracle_best_of_n']:.3f} | "
-                     f"{_fmt(r['of_oracle'])} | {r['mean_steps']} | {_fmt(r['mean_price'])} | "
+                     f"{number(r['of_oracle'])} | {r['mean_steps']} | "
+                     f"{number(r['mean_price'])} | "
                      f"{r['errors']} | {r['llm_calls']} | {r['completion_tokens']} | "
                      f"{r['env_steps']} | {r['rm_calls']} | {r['seconds']} |")
     return lines
-
-
-def _fmt(x: float | None) -> str:
-    return "-" if x is None else f"{x:.3f}"
 
 
 def _plot(path: Path, results: dict[tuple[str, str], dict[str, Any]], config: EvalConfig

@@ -3,7 +3,10 @@ import json
 from typer.testing import CliRunner
 
 from armap.cli.main import app
-from armap.explore import ExploreConfig
+from armap.explore import ExploreConfig, summarize_trajectories
+
+EMPTY_RUN = {**summarize_trajectories([]), "ran": 0, "skipped": 0}
+"""What explore returns for a run of no episodes."""
 
 
 def test_options_come_from_the_config_dataclass():
@@ -18,7 +21,7 @@ def test_config_file_sets_values_and_command_line_wins(tmp_path, monkeypatch):
 
     def fake_explore(config: ExploreConfig, run_dir):
         seen["config"] = config
-        return {"trajectories": 0, "ran": 0, "skipped": 0}
+        return EMPTY_RUN
 
     monkeypatch.setattr("armap.cli.main.explore", fake_explore)
     cfg = tmp_path / "c.json"
@@ -36,7 +39,7 @@ def test_config_file_sets_values_and_command_line_wins(tmp_path, monkeypatch):
 def test_config_file_may_nest_groups_fully_or_by_their_last_name(tmp_path, monkeypatch):
     seen = {}
     monkeypatch.setattr("armap.cli.main.explore", lambda config, run_dir: seen.update(
-        config=config) or {"trajectories": 0, "ran": 0, "skipped": 0})
+        config=config) or EMPTY_RUN)
     cfg = tmp_path / "c.yaml"
     cfg.write_text("agent:\n  policy: random\n  llm:\n    max_tokens: 9\n"
                    "env:\n  env_option: [puzzles=x.csv]\n  limit: 4\nworkers: 2\n")

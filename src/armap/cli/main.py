@@ -15,7 +15,7 @@ import typer
 
 from armap.cli.options import config_command, exit_interrupted
 from armap.config import check_choice
-from armap.console import configure
+from armap.console import configure, number
 from armap.demo import DemoConfig, run_demo
 from armap.errors import ArmapError, MissingFileError
 from armap.evaluate import RESULTS, EvalConfig, evaluate, method_table
@@ -57,11 +57,11 @@ def _manifest_line(run_dir: Path) -> str:
 
 def _trajectories_lines(summary: dict[str, Any], run_dir: Path, note: str = "") -> list[str]:
     """The closing lines of a verb that writes trajectories (explore, import)."""
-    score = summary["mean_score"]
     return [f"Wrote {summary['trajectories']} trajectories to {run_dir / 'trajectories.jsonl'}"
             f" ({summary['ran']} new, {summary['skipped']} resumed{note})",
             f"Solved {summary['solved']} of {summary['trajectories']}, mean score "
-            f"{'-' if score is None else f'{score:.3f}'}, mean steps {summary['mean_steps']}, "
+            f"{number(summary['mean_score'])}, mean steps "
+            f"{number(summary['mean_steps'], '.1f')}, "
             f"{summary['llm_calls']} LLM calls",
             _manifest_line(run_dir)]
 
@@ -143,13 +143,11 @@ def _score(config: ScoreConfig) -> None:
     summary = score_file(load_reward_model(config.rm), config.input, out)
     if "pairwise_accuracy" in summary:
         by_type = ", ".join(f"{k} {v:.3f}" for k, v in summary["by_negative_type"].items())
-        accuracy = summary["pairwise_accuracy"]
-        lines = [f"Pairwise accuracy {'-' if accuracy is None else f'{accuracy:.3f}'} on "
+        lines = [f"Pairwise accuracy {number(summary['pairwise_accuracy'])} on "
                  f"{summary['records']} triplets", f"By negative type: {by_type or '-'}"]
     else:
-        mean = summary["mean_score"]
         lines = [f"Scored {summary['records']} trajectories, mean score "
-                 f"{'-' if mean is None else f'{mean:.4f}'}"]
+                 f"{number(summary['mean_score'], '.4f')}"]
     _echo_lines([*lines, f"Wrote {out}"])
 
 

@@ -444,7 +444,7 @@ def _train(config: RewardTrainConfig, triplets_in: str | Path | Sequence[Triplet
             if log_.step % config.eval_every == 0 or log_.step >= total:
                 validate()
             best = log_.best_metrics["accuracy"] if log_.best_metrics else None
-            bar.set_postfix(loss=f"{log_.loss:.3f}", val=_fmt(best))
+            bar.set_postfix(loss=f"{log_.loss:.3f}", val=console.number(best))
             if config.patience and log_.stale >= config.patience:
                 stopped = "patience"
             elif log_.step >= total:
@@ -532,10 +532,6 @@ def _out_of_time(deadline: float, log_: _Log) -> bool:
     per_step = log_.train_seconds / max(log_.step, 1)
     per_eval = log_.eval_seconds / max(len(log_.evals), 1)
     return time.perf_counter() + per_step + per_eval + 15 > deadline
-
-
-def _fmt(x: float | None) -> str:
-    return "-" if x is None else f"{x:.3f}"
 
 
 def batch_stream(model: LearnedRewardModel, triplets: Sequence[Triplet], batch_size: int,
