@@ -134,7 +134,7 @@ def test_explore_ends_with_a_short_summary_and_one_bar(tmp_path):
     stdout = assert_quiet(out)
     assert stdout.splitlines() == [
         f"Wrote 3 trajectories to {tmp_path / 'trajectories.jsonl'} (3 new, 0 resumed)",
-        "Solved 0 of 3, mean score 0.000, mean steps 4.0, 0 LLM calls",
+        "Solved 0 of 3, mean score 0.000, mean steps 4.0",
         f"Full summary: {tmp_path / 'manifest.json'} (jq .summary {tmp_path / 'manifest.json'})"]
     bars = {line.split(":")[0] for line in out.stderr.replace("\r", "\n").splitlines()
             if line.strip()}
@@ -155,7 +155,7 @@ def test_train_and_score_are_quiet_unless_debug(tmp_path):
                              "--time-budget-minutes", "0", "--run-dir", str(run))).splitlines()
     assert len(lines) == 3
     assert lines[0].startswith("Held-out pairwise accuracy ") and "threshold" in lines[0]
-    assert lines[1].startswith("Trained 1 steps on ") and "(stopped: max_steps)" in lines[1]
+    assert lines[1].startswith("Trained 1 step on ") and "(stopped: max_steps)" in lines[1]
     checkpoint = run / "checkpoint"
     assert lines[2] == f"Checkpoint: {checkpoint}; metrics: {checkpoint / 'metrics.json'}"
     metrics = json.loads((checkpoint / "metrics.json").read_text())

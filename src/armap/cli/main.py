@@ -57,12 +57,12 @@ def _manifest_line(run_dir: Path) -> str:
 
 def _trajectories_lines(summary: dict[str, Any], run_dir: Path, note: str = "") -> list[str]:
     """The closing lines of a verb that writes trajectories (explore, import)."""
+    calls = f", {summary['llm_calls']} LLM calls" if summary["llm_calls"] else ""
     return [f"Wrote {summary['trajectories']} trajectories to {run_dir / 'trajectories.jsonl'}"
             f" ({summary['ran']} new, {summary['skipped']} resumed{note})",
             f"Solved {summary['solved']} of {summary['trajectories']}, mean score "
             f"{number(summary['mean_score'])}, mean steps "
-            f"{number(summary['mean_steps'], '.1f')}, "
-            f"{summary['llm_calls']} LLM calls",
+            f"{number(summary['mean_steps'], '.1f')}{calls}",
             _manifest_line(run_dir)]
 
 
@@ -113,7 +113,12 @@ def _train(config: RewardTrainConfig, run_dir: Path, triplets: Path,
            val_triplets: Path | None) -> None:
     from armap.reward.train import train
 
-    metrics = train(config, triplets, run_dir, val_triplets=val_triplets)
+    _echo_lines(_train_lines(train(config, triplets, run_dir, val_triplets=val_triplets),
+                             run_dir))
+
+
+def _train_lines(metrics: dict[str, Any], run_dir: Path) -> list[str]:
+    """The closing lines of `armap train`: held-out accuracy, steps, where the checkpoint is."""
     checkpoint = run_dir / "checkpoint"
     if metrics["val_accuracy"] is None:
         held_out = "No held-out triplets: the checkpoint is the last step's weights"
@@ -122,10 +127,11 @@ def _train(config: RewardTrainConfig, run_dir: Path, triplets: Path,
                     f"{metrics['val_triplets']} triplets (before training "
                     f"{metrics['initial_val_accuracy']:.3f}), threshold "
                     f"{metrics['val_threshold']:.4f}, best at step {metrics['best_step']}")
-    _echo_lines([held_out,
-                 f"Trained {metrics['steps']} steps on {metrics['train_triplets']} triplets in "
-                 f"{metrics['seconds']:.0f} s (stopped: {metrics['stopped']})",
-                 f"Checkpoint: {checkpoint}; metrics: {checkpoint / 'metrics.json'}"])
+    return [held_out,
+            f"Trained {metrics['steps']} step{'' if metrics['steps'] == 1 else 's'} on "
+            f"{metrics['train_triplets']} triplets in "
+            f"{metrics['seconds']:.0f} s (stopped: {metrics['stopped']})",
+            f"Checkpoint: {checkpoint}; metrics: {checkpoint / 'metrics.json'}"]
 
 
 config_command(app, "train", RewardTrainConfig, _train, extra=[RUN_DIR, TRIPLETS, VAL_TRIPLETS],
