@@ -9,8 +9,10 @@ import sys
 import threading
 
 import pytest
+from typer.testing import CliRunner
 
 from armap import console
+from armap.cli.main import app
 
 NOISE = ("Loading weights", "Writing model shards", "Token indices sequence length",
          "llama.cpp", "LOAD REPORT")
@@ -83,21 +85,28 @@ def test_numbers_in_summaries_and_tables():
 def restored(monkeypatch):
     """Put logging and the library switches back as they were after the test."""
     for key in console.QUIET_ENV:
-        monkeypatch.delenv(key, raising=False)
+        monkeypatch.setenv(key, "")  # so that teardown puts back what was there
+        monkeypatch.delenv(key)
     root = logging.getLogger()
     levels = {name: logging.getLogger(name).level for name in ("", *console.NOISY_LOGGERS)}
     handlers = list(root.handlers)
-    hf = sys.modules.get("transformers")
-    hf_level = hf.utils.logging.get_verbosity() if hf else None
-    hf_bars = hf.utils.logging.is_progress_bar_enabled() if hf else None
+    hf, hub = sys.modules.get("transformers"), sys.modules.get("huggingface_hub")
+    hf_level = hf.utils.logging.get_verbosity() if hf else logging.WARNING
+    hf_bars = hf.utils.logging.is_progress_bar_enabled() if hf else True
+    hub_bars = not hub.utils.are_progress_bars_disabled() if hub else True
     yield
+    for key in console.QUIET_ENV:  # monkeypatch puts the user's values back afterwards
+        os.environ.pop(key, None)
     for name, level in levels.items():
         logging.getLogger(name).setLevel(level)
     root.handlers[:] = handlers
-    if hf is not None:
+    hf, hub = sys.modules.get("transformers"), sys.modules.get("huggingface_hub")
+    if hf is not None:  # loaded before or during the test
         hf.utils.logging.set_verbosity(hf_level)
         if hf_bars:
             hf.utils.logging.enable_progress_bar()
+    if hub is not None and hub_bars:
+        hub.utils.enable_progress_bars()
 
 
 def test_configure_quiets_the_libraries_below_debug(restored):
@@ -144,7 +153,7 @@ def test_explore_ends_with_a_short_summary_and_one_bar(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_and_score_are_quiet_unless_debug(tmp_path):
+def test_train_and_score_are_quiet_unless_debug(tmp_path, restored):
     from armap.synth import SynthConfig, synthesize
 
     synthesize(SynthConfig(count=6, seed=0), tmp_path / "synth")
@@ -161,10 +170,11 @@ def test_train_and_score_are_quiet_unless_debug(tmp_path):
     metrics = json.loads((checkpoint / "metrics.json").read_text())
     assert f"{metrics['val_accuracy']:.3f}" in lines[0]
 
-    args = ("score", "--rm", str(checkpoint), "--input", str(triplets))
+    args = ["score", "--rm", str(checkpoint), "--input", str(triplets)]
     scored = tmp_path / "scored.jsonl"
-    stdout = assert_quiet(cli(*args, "--output", str(scored)))
-    assert stdout.startswith("Pairwise accuracy ") and stdout.endswith(f"Wrote {scored}\n")
+    out = CliRunner().invoke(app, [*args, "--output", str(scored)])  # in-process: faster
+    assert out.exit_code == 0, out.output
+    assert out.stdout.startswith("Pairwise accuracy ") and out.stdout.endswith(f"Wrote {scored}\n")
     loud = cli("--log-level", "DEBUG", *args, "--output", str(tmp_path / "again.jsonl"))
     assert loud.returncode == 0, loud.stderr
     assert "Loading weights" in loud.stderr
