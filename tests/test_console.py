@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import warnings
 
 import pytest
 from typer.testing import CliRunner
@@ -87,6 +88,7 @@ def restored(monkeypatch):
     for key in console.QUIET_ENV:
         monkeypatch.setenv(key, "")  # so that teardown puts back what was there
         monkeypatch.delenv(key)
+    monkeypatch.setattr(warnings, "filters", list(warnings.filters))
     root = logging.getLogger()
     levels = {name: logging.getLogger(name).level for name in ("", *console.NOISY_LOGGERS)}
     handlers = list(root.handlers)
@@ -109,6 +111,15 @@ def restored(monkeypatch):
         hub.utils.enable_progress_bars()
 
 
+def library_warnings() -> list[str]:
+    """The deprecation notices of transformers and of armap that get through the filters."""
+    with warnings.catch_warnings(record=True) as caught:
+        for module in ("transformers.modeling_utils", "armap.policy"):
+            warnings.warn_explicit(f"{module} is deprecated", FutureWarning, "x.py", 1,
+                                   module=module, registry={})
+    return [str(w.message) for w in caught]
+
+
 def test_configure_quiets_the_libraries_below_debug(restored):
     for name in console.NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET)
@@ -117,6 +128,7 @@ def test_configure_quiets_the_libraries_below_debug(restored):
     for name in console.NOISY_LOGGERS:
         assert logging.getLogger(name).level == logging.ERROR, name
     assert {k: os.environ[k] for k in console.QUIET_ENV} == console.QUIET_ENV
+    assert library_warnings() == ["armap.policy is deprecated"]
 
 
 def test_configure_keeps_a_setting_the_user_made(restored, monkeypatch):
@@ -134,6 +146,7 @@ def test_configure_at_debug_leaves_the_libraries_alone(restored):
     assert logging.getLogger().level == logging.DEBUG
     assert all(logging.getLogger(n).level == logging.NOTSET for n in console.NOISY_LOGGERS)
     assert not any(k in os.environ for k in console.QUIET_ENV)
+    assert len(library_warnings()) == 2
 
 
 # -- the verbs on the command line ------------------------------------------------------------

@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,6 +28,11 @@ QUIET_ENV = {"TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": 
              "TOKENIZERS_PARALLELISM": "false"}
 """Environment variables read by transformers, huggingface_hub and tokenizers when they load
 (a value the user set wins)."""
+
+QUIET_WARNING_MODULES = r"(transformers|peft|huggingface_hub|torch)(\.|$)"
+"""Modules whose deprecation notices (FutureWarning, DeprecationWarning) are for developers,
+not for a user of armap (e.g. transformers' `is_gradient_checkpointing` one when training with
+LoRA); ignored unless DEBUG."""
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
@@ -87,7 +93,8 @@ def configure(level: str) -> None:
 
     Below DEBUG, the libraries armap drives are quietened: their loggers go to ERROR (the
     tokenizer's length warning and transformers' load report are log records, not Python
-    warnings) and their progress bars off, through `QUIET_ENV` for those not loaded yet. At
+    warnings), their progress bars off, through `QUIET_ENV` for those not loaded yet, and
+    their deprecation notices ignored (`QUIET_WARNING_MODULES`). At
     DEBUG they are left as they are, with armap's own debug log (llama.cpp's lines included)
     on top.
     """
@@ -100,6 +107,8 @@ def configure(level: str) -> None:
         os.environ.setdefault(key, value)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+    for category in (FutureWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category, module=QUIET_WARNING_MODULES)
     if "transformers" in sys.modules:  # loaded already: its env variables were read
         from transformers.utils import logging as hf_logging
 
