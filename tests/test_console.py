@@ -167,6 +167,8 @@ def test_explore_ends_with_a_short_summary_and_one_bar(tmp_path):
 
 @pytest.mark.slow
 def test_train_and_score_are_quiet_unless_debug(tmp_path, restored):
+    import transformers  # noqa: F401 -- loaded before configure runs here, so restorable
+
     from armap.synth import SynthConfig, synthesize
 
     synthesize(SynthConfig(count=6, seed=0), tmp_path / "synth")
