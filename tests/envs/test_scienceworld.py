@@ -222,6 +222,9 @@ def test_explore_survives_killed_processes(env, tmp_path):
 EXIT_SCRIPT = textwrap.dedent("""
     import faulthandler, os, signal, sys, time
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # a stack dump if it hangs
+    # Ctrl-C as in a terminal: a test run started in the background (nohup ... &) inherits
+    # SIGINT ignored, and Python then leaves it ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from armap.envs.scienceworld.env import ScienceWorldEnv
     env = ScienceWorldEnv()
     task = env.tasks("seen")[0]
