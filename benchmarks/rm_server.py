@@ -42,6 +42,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = (1, 4, 16)
 POOL = 128
 TOKENS = 150
+BATCH = 16
+
+
+def batch_of(pool: list[Any], i: int) -> list[Any]:
+    """The ``i``-th run of ``BATCH`` trajectories of ``pool`` (wrapping around)."""
+    return [pool[(i * BATCH + k) % len(pool)] for k in range(BATCH)]
 
 
 def run_clients(n: int, seconds: float, score_one: Callable[[int], float]) -> dict[str, Any]:
@@ -107,7 +113,8 @@ def main() -> None:
     instruction, pool = long_trajectories(local, POOL, tokens=TOKENS)
 
     proc, url = start_server(checkpoint, args.threads)
-    runs: dict[str, list[float]] = {"in-process": [], **{f"server-{n}": [] for n in CLIENTS}}
+    runs: dict[str, list[float]] = {"in-process": [], "in-process-batch": [],
+                                    **{f"server-{n}": [] for n in CLIENTS}}
     per_batch: dict[int, list[float]] = {n: [] for n in CLIENTS}
     try:
         client = RemoteReward(url)
@@ -117,6 +124,10 @@ def main() -> None:
             runs["in-process"].append(run_clients(
                 16, args.seconds,
                 lambda i: local.score(instruction, [pool[i % POOL]])[0])["trajectories_per_s"])
+            # the ceiling of any batching server: one caller, 16 trajectories a call, no HTTP
+            runs["in-process-batch"].append(BATCH * run_clients(
+                1, args.seconds,
+                lambda i: local.score(instruction, batch_of(pool, i))[0])["trajectories_per_s"])
             for n in CLIENTS:
                 before = client.metrics()
                 runs[f"server-{n}"].append(run_clients(
@@ -142,11 +153,15 @@ def main() -> None:
         proc.wait(timeout=30)
 
     rows = [{"setting": "in-process, shared model, one trajectory per call", "clients": 16,
-             "trajectories_per_s": runs["in-process"]}]
+             "trajectories_per_s": runs["in-process"]},
+            {"setting": f"in-process, one caller, {BATCH} trajectories per call (the ceiling "
+                        "of batching)", "clients": 1,
+             "trajectories_per_s": runs["in-process-batch"]}]
     rows += [{"setting": "server, one trajectory per request", "clients": n,
               "trajectories_per_s": runs[f"server-{n}"],
               "requests_per_batch": [round(x, 2) for x in per_batch[n]]} for n in CLIENTS]
     ratios = [s / b for s, b in zip(runs["server-16"], runs["in-process"], strict=True)]
+    ceilings = [c / b for c, b in zip(runs["in-process-batch"], runs["in-process"], strict=True)]
     result = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
@@ -158,6 +173,7 @@ def main() -> None:
         "rounds": args.rounds,
         "speedup_16_clients_per_round": [round(r, 2) for r in ratios],
         "speedup_16_clients_median": round(statistics.median(ratios), 2),
+        "batching_ceiling_median": round(statistics.median(ceilings), 2),
         "scores": {"compared": len(diffs), "max_abs_diff": max(diffs) if diffs else None},
         "server_metrics": metrics,
     }
@@ -172,6 +188,9 @@ def main() -> None:
           f"(median of rounds; {result['speedup_16_clients_per_round']}); "
           f"scores of {len(diffs)} trajectories differ by at most "
           f"{result['scores']['max_abs_diff']:.2e}")
+    print(f"batching ceiling: scoring {BATCH} trajectories per call in-process is "
+          f"{result['batching_ceiling_median']}x one at a time (median of rounds): no batching "
+          "server can beat that ratio on this machine")
     print(f"server: {metrics['batches']} batches, "
           f"{metrics['mean_requests_per_batch']} requests per batch on average, "
           f"latency p50 {metrics['latency_ms']['p50']} ms")
