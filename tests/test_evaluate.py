@@ -75,3 +75,47 @@ def test_length_target_is_reported_next_to_the_score(tmp_path):
     terms = r["candidates"][0]["reward"]
     assert set(terms) == {"rm", "steps_term", "price_term", "total"}
     assert terms["steps_term"] > 0
+
+
+class _MeetingReward:
+    """A reward whose score returns only once two threads are inside it at the same time."""
+
+    name = "meeting"
+
+    def __init__(self, concurrent: bool) -> None:
+        import threading
+
+        self.concurrent = concurrent
+        self.barrier = threading.Barrier(2, timeout=2)
+
+    def score(self, instruction, trajectories):
+        self.barrier.wait()
+        return [0.0] * len(trajectories)
+
+
+def test_worker_threads_share_a_concurrent_reward_without_a_lock():
+    """A reward-model server batches the workers' requests only if they reach it together;
+    an in-process model is called by one worker at a time."""
+    import threading
+
+    from armap.evaluate import _LockedReward
+    from armap.reward.remote import RemoteReward
+
+    assert RemoteReward.concurrent is True
+    for concurrent in (True, False):
+        shared = _LockedReward(_MeetingReward(concurrent))
+        outcomes: list[str] = []
+
+        def call(shared=shared, outcomes=outcomes):
+            try:
+                shared.score("task", [None])
+                outcomes.append("met")
+            except threading.BrokenBarrierError:
+                outcomes.append("alone")
+
+        threads = [threading.Thread(target=call) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert outcomes == (["met", "met"] if concurrent else ["alone", "alone"])

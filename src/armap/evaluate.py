@@ -10,6 +10,7 @@ the order each planner produced them: every planner here is anytime).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import statistics
 import threading
@@ -96,13 +97,16 @@ def _units(methods: Sequence[str]) -> list[str]:
 
 
 class _LockedReward:
-    """Serialises calls into a reward model shared by worker threads."""
+    """Serialises calls into a reward model shared by worker threads, unless the model says
+    its ``score`` takes concurrent calls (``concurrent = True``: a reward-model server, which
+    batches the workers' requests together)."""
 
     def __init__(self, reward: Any) -> None:
         self.reward = reward
         self.name = reward.name
         self.threshold = getattr(reward, "threshold", None)
-        self._lock = threading.Lock()
+        self._lock: Any = (contextlib.nullcontext() if getattr(reward, "concurrent", False)
+                           else threading.Lock())
 
     def score(self, instruction: str, trajectories: Sequence[Any]) -> list[float]:
         with self._lock:

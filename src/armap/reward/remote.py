@@ -34,6 +34,8 @@ class RemoteReward:
     """
 
     name = "remote"
+    concurrent = True
+    """`score` may be called from many threads at once (the server batches their requests)."""
 
     def __init__(self, url: str, *, timeout: float = 120.0, retries: int = 3,
                  backoff: float = 0.5, check: bool = True) -> None:
