@@ -46,6 +46,7 @@ from armap.types import Step, Task, Trajectory
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV = ROOT.parent / "shared" / "data" / "game24" / "24.csv"
+RECORDED = ROOT.parent / "shared" / "data" / "game24" / "real_llm"
 BATCHES = (1, 8, 32, 64)
 SCORING_MAX_LENGTH = 256  # room for the ~220-token trajectories of the scoring cells
 
@@ -139,41 +140,71 @@ def training_speed(steps: int, backbone: str = EMBEDDED_BACKBONE) -> dict[str, A
             "mean_tokens_per_sequence": round(tokens / (2 * config.batch_size * len(times)), 1)}
 
 
-def accuracy(work: Path, test_count: int) -> dict[str, Any]:
-    """Synthesize training triplets (defaults), train with defaults, test on the test split."""
+TEST_CATALOGUE = ["step_pair_share=0"]
+"""Test triplets are the error catalogue alone, whatever the training recipe adds."""
+
+
+def accuracy(work: Path, test_count: int, *, strategy_options: list[str] | None = None,
+             count: int | None = None, threads: int = 0, recorded: Path | None = None,
+             train_options: list[str] | None = None) -> dict[str, Any]:
+    """Synthesize training triplets (defaults, or ``strategy_options`` and ``count``), train
+    (defaults, or ``train_options``: KEY=VALUE settings of `RewardTrainConfig`), test on the
+    test split's catalogue triplets and, with ``recorded``, re-rank every recorded-output file
+    of that folder (pick / oracle at N = all of a puzzle's outputs)."""
+    from armap.config import parse_kv_options
     from armap.envs.spec import EnvConfig
     from armap.synth import SynthConfig, synthesize
     from armap.types import read_triplets
 
+    config = RewardTrainConfig(threads=threads, **parse_kv_options(
+        RewardTrainConfig, list(train_options or []), "--train-option"))
     puzzles = str(CSV) if CSV.exists() else None
     synth_train = work / "synth-train"
     synth_test = work / "synth-test"
     t0 = time.perf_counter()
     options = [f"puzzles={puzzles}"] if puzzles else []
-    synthesize(SynthConfig(env=EnvConfig(env_option=options)), synth_train)
+    extra: dict[str, Any] = {"count": count} if count else {}
+    synthesize(SynthConfig(env=EnvConfig(env_option=options),
+                           strategy_option=list(strategy_options or []), **extra), synth_train)
     synthesize(SynthConfig(env=EnvConfig(env_option=options, split="test"), count=test_count,
-                           seed=1), synth_test)
+                           seed=1, strategy_option=TEST_CATALOGUE), synth_test)
     synth_seconds = time.perf_counter() - t0
     test = read_triplets(synth_test / "triplets.jsonl")
-    train_ids = {t.task_id for t in read_triplets(synth_train / "triplets.jsonl")}
+    train_triplets = read_triplets(synth_train / "triplets.jsonl")
+    train_ids = {t.task_id for t in train_triplets}
     assert not train_ids & {t.task_id for t in test}, "a test puzzle leaked into training"
     shutil.rmtree(work / "train", ignore_errors=True)  # a fresh run with today's defaults
-    summary = train(RewardTrainConfig(), synth_train / "triplets.jsonl", work / "train")
+    summary = train(config, synth_train / "triplets.jsonl", work / "train")
     model = LearnedRewardModel.load(work / "train" / "checkpoint")
     t0 = time.perf_counter()
     metrics = evaluate_triplets(model, test)
     eval_seconds = time.perf_counter() - t0
     sanity = bf16_agreement(work / "train" / "checkpoint", test[:64])
-    return {"test_split": "24.csv rows 900-999" if puzzles else "offline seeded draw",
-            "test_triplets": len(test), "test_puzzles": len({t.task_id for t in test}),
-            "test_accuracy": metrics["accuracy"], "test_mean_margin": metrics["mean_margin"],
-            "test_per_type": metrics["per_type"], "test_eval_seconds":
-                round(eval_seconds, 1),
-            "val_accuracy": summary["val_accuracy"], "train_seconds_total": summary["seconds"],
-            "train_steps": summary["steps"], "stopped": summary["stopped"],
-            "steps_per_s": summary["steps_per_second"], "synthesis_seconds":
-                round(synth_seconds, 1), "bf16_vs_fp32": sanity,
-            "config": RewardTrainConfig().__dict__}
+    out = {"test_split": "24.csv rows 900-999" if puzzles else "offline seeded draw",
+           "strategy_options": strategy_options or [], "train_triplets": len(train_triplets),
+           "test_triplets": len(test), "test_puzzles": len({t.task_id for t in test}),
+           "test_accuracy": metrics["accuracy"], "test_mean_margin": metrics["mean_margin"],
+           "test_per_type": metrics["per_type"], "test_eval_seconds": round(eval_seconds, 1),
+           "val_accuracy": summary["val_accuracy"], "train_seconds_total": summary["seconds"],
+           "train_steps": summary["steps"], "stopped": summary["stopped"],
+           "steps_per_s": summary["steps_per_second"], "synthesis_seconds":
+               round(synth_seconds, 1), "bf16_vs_fp32": sanity,
+           "config": config.__dict__}
+    if recorded is not None and recorded.is_dir():
+        out["recorded"] = rerank_recorded(recorded, work / "train" / "checkpoint",
+                                          work / "recorded", options)
+    return out
+
+
+def rerank_recorded(folder: Path, checkpoint: Path, work: Path, env_options: list[str]
+                    ) -> list[dict[str, Any]]:
+    """Every file of recorded outputs in ``folder``, imported and re-ranked by the checkpoint
+    at N = all outputs of each puzzle (the demo's last stage, on all puzzles)."""
+    from armap.demo import _rerank_recorded
+    from armap.envs.spec import EnvConfig
+
+    return _rerank_recorded(sorted(folder.glob("*.jsonl")), EnvConfig(env_option=env_options),
+                            checkpoint, work)
 
 
 def bf16_agreement(checkpoint: Path, triplets: list) -> dict[str, Any]:
@@ -197,34 +228,8 @@ def bf16_agreement(checkpoint: Path, triplets: list) -> dict[str, Any]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/reward_model.json"))
-    parser.add_argument("--seconds", type=float, default=4.0,
-                        help="Least time per throughput cell.")
-    parser.add_argument("--train-steps", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=default_threads(),
-                        help="Torch threads (default: the CPU count).")
-    parser.add_argument("--skip-bf16", action="store_true")
-    parser.add_argument("--compare-backbone", action="append", default=[], metavar="BACKBONE",
-                        help="Also time training steps and float32 scoring at batch 32 with "
-                        "this backbone (e.g. a converted SmolLM2 directory; a decoder trains "
-                        "with LoRA); repeatable.")
-    parser.add_argument("--accuracy", action="store_true",
-                        help="Also synthesize, train with the default config and test "
-                        "(about 20 minutes on 2 CPU cores).")
-    parser.add_argument("--work-dir", default=str(ROOT / "benchmarks/results/reward_model_run"))
-    parser.add_argument("--test-count", type=int, default=600)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    result: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "threads": args.threads,
-                    "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                    "native_bf16": cpu_has_fast_bf16(), "torch": torch.__version__,
-                    "platform": platform.platform()},
-    }
-    print(f"threads={args.threads}  cpu={result['machine']['cpu_capability']}  "
-          f"native_bf16={result['machine']['native_bf16']}")
+def speed(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """Training speed, scoring throughput per dtype and batch, compared backbones, cache."""
     result["training"] = training_speed(args.train_steps)
     tr = result["training"]
     print(f"training: {tr['steps_per_s']} steps/s at batch {tr['batch_size']} triplets "
@@ -251,8 +256,61 @@ def main() -> None:
     result["cache"] = cache_hit_cost()
     print(f"cache hit: {result['cache']['us_per_hit_with_serialization']} us with "
           f"serialization, {result['cache']['us_per_hit_lookup_only']} us lookup only")
+    print()
+    print("| dtype | batch | trajectories/s |")
+    print("|---|---:|---:|")
+    for r in rows:
+        print(f"| {r['dtype']} | {r['batch']} | {r['trajectories_per_s']} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/reward_model.json"))
+    parser.add_argument("--seconds", type=float, default=4.0,
+                        help="Least time per throughput cell.")
+    parser.add_argument("--train-steps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=default_threads(),
+                        help="Torch threads (default: the CPU count).")
+    parser.add_argument("--skip-bf16", action="store_true")
+    parser.add_argument("--compare-backbone", action="append", default=[], metavar="BACKBONE",
+                        help="Also time training steps and float32 scoring at batch 32 with "
+                        "this backbone (e.g. a converted SmolLM2 directory; a decoder trains "
+                        "with LoRA); repeatable.")
+    parser.add_argument("--accuracy", action="store_true",
+                        help="Also synthesize, train with the default config and test "
+                        "(about 20 minutes on 2 CPU cores).")
+    parser.add_argument("--work-dir", default=str(ROOT / "benchmarks/results/reward_model_run"))
+    parser.add_argument("--test-count", type=int, default=600)
+    parser.add_argument("--accuracy-only", action="store_true",
+                        help="skip the speed sections (with --accuracy)")
+    parser.add_argument("--strategy-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="synthesis option of the training triplets (a recipe variant), "
+                        "e.g. step_pair_share=0; test triplets are always the catalogue")
+    parser.add_argument("--train-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="training setting of the run (a recipe variant), e.g. pooling=max")
+    parser.add_argument("--count", type=int, default=None,
+                        help="training triplets (default: synthesize's default)")
+    parser.add_argument("--recorded", default=str(RECORDED),
+                        help="folder of recorded LLM outputs re-ranked by the trained model "
+                        "(with --accuracy; skipped when absent)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    result: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "threads": args.threads,
+                    "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                    "native_bf16": cpu_has_fast_bf16(), "torch": torch.__version__,
+                    "platform": platform.platform()},
+    }
+    print(f"threads={args.threads}  cpu={result['machine']['cpu_capability']}  "
+          f"native_bf16={result['machine']['native_bf16']}")
+    if not (args.accuracy and args.accuracy_only):
+        speed(args, result)
     if args.accuracy:
-        result["accuracy"] = accuracy(Path(args.work_dir), args.test_count)
+        recorded = Path(args.recorded) if args.recorded else None
+        result["accuracy"] = accuracy(Path(args.work_dir), args.test_count,
+                                      strategy_options=args.strategy_option, count=args.count,
+                                      threads=args.threads, recorded=recorded,
+                                      train_options=args.train_option)
         a = result["accuracy"]
         print(f"test accuracy {a['test_accuracy']} on {a['test_triplets']} triplets of "
               f"{a['test_puzzles']} test puzzles ({a['test_split']}); training "
@@ -260,11 +318,10 @@ def main() -> None:
         for kind, m in a["test_per_type"].items():
             print(f"  {kind:22s} {m['accuracy']:.3f}  (n={m['n']})")
         print(f"bf16 vs fp32 on the trained model: {a['bf16_vs_fp32']}")
-    print()
-    print("| dtype | batch | trajectories/s |")
-    print("|---|---:|---:|")
-    for r in rows:
-        print(f"| {r['dtype']} | {r['batch']} | {r['trajectories_per_s']} |")
+        if a.get("recorded"):
+            from armap.demo import format_recorded
+
+            print(format_recorded(a["recorded"]))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -12,6 +12,7 @@ from armap.synth import SynthConfig, reserved_task_ids, synthesize
 from armap.synth.game24 import (
     ANSWER_FAILURES,
     NEGATIVE_TYPES,
+    STEP_SLIP,
     Game24Rules,
     Style,
     classify_failure,
@@ -65,6 +66,27 @@ def test_wrong_arithmetic_negatives_claim_the_number_they_wanted():
         last_step_slips += wrong[0] is steps[-1]
     # most slips are the last step claiming 24 (what real models do), some are earlier
     assert len(made) // 2 <= last_step_slips < len(made)
+
+
+def test_step_pairs_differ_only_in_the_claim_of_their_last_step():
+    rules = Game24Rules(Game24Env().tasks("train"), seed=4, step_pair_share=0.5)
+    triplets = list(itertools.islice(rules.triplets(), 200))
+    pairs = [t for t in triplets if t.negative_type == STEP_SLIP]
+    assert 70 <= len(pairs) <= 130  # about half the stream, the rest the catalogue
+    assert {t.negative_type for t in triplets} - {STEP_SLIP} <= set(NEGATIVE_TYPES)
+    claims_24 = 0
+    for t in pairs:
+        good, bad = _steps(t.positive), _steps(t.negative)
+        assert 1 <= len(good) == len(bad) == len(t.positive.actions) <= 3  # no answer line
+        assert all(s.computed() == s.result for s in good)
+        assert good[:-1] == bad[:-1] and all(s.computed() == s.result for s in bad[:-1])
+        assert (bad[-1].a, bad[-1].op, bad[-1].b) == (good[-1].a, good[-1].op, good[-1].b)
+        assert bad[-1].computed() != bad[-1].result  # the slip
+        assert t.negative.steps[-1].observation != t.positive.steps[-1].observation  # left list
+        claims_24 += bad[-1].result == 24 and len(bad) == 3
+    assert claims_24 >= 5  # last steps often claim 24, as real models' slips do
+    catalogue = Game24Rules(Game24Env().tasks("train"), seed=4, step_pair_share=0.0)
+    assert STEP_SLIP not in {t.negative_type for t in itertools.islice(catalogue.triplets(), 40)}
 
 
 def test_answer_mismatch_negatives_have_right_steps_and_a_wrong_answer():

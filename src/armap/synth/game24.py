@@ -6,7 +6,10 @@ formats observations), and every triplet is verified: the positive passes the hi
 the negative fails it, and `classify_failure` confirms the negative has the intended error type.
 
 Two shapes of trajectory are made, for positives and negatives alike, so that shape is no clue:
-``steps`` (three step lines, then the answer) and ``answer`` (the answer line alone).
+``steps`` (three step lines, then the answer) and ``answer`` (the answer line alone). A third,
+``step_slip`` pairs (`Game24Rules.step_pair`), are short minimal pairs for arithmetic: the same
+one to three step lines, the last one claiming its true result in the positive and a wrong one
+in the negative.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ make most (a slip that still claims the number it wanted, above all a last step 
 the larger shares."""
 STEPS_ONLY = frozenset({"wrong_arithmetic", "answer_mismatch"})
 """Types that need the step lines: an answer alone shows no arithmetic and no steps to follow."""
+STEP_SLIP = "step_slip"
+"""The negative type of a step pair (`Game24Rules.step_pair`); not part of the catalogue."""
 ANSWER_FAILURES = frozenset({"number_used_twice", "number_left_out", "number_not_in_puzzle",
                              "not_24"})
 """How the checker's classifier sees an answer_mismatch negative (its steps are all right)."""
@@ -128,28 +133,37 @@ class Game24Rules:
         tasks: The puzzles to use (never a test split when making training data).
         seed: Makes the stream of triplets reproducible.
         answer_only_share: Share of triplets in the ``answer`` shape (the rest: ``steps``).
+        step_pair_share: Share of triplets that are short step pairs (`step_pair`) instead
+            of a catalogue triplet.
     """
 
     name = "game24-rules"
 
     def __init__(self, tasks: Sequence[Task], *, seed: int = 0,
-                 answer_only_share: float = 0.3) -> None:
+                 answer_only_share: float = 0.3, step_pair_share: float = 0.0) -> None:
         if not tasks:
             raise ValueError("no tasks to synthesize from")
         self.tasks = list(tasks)
         self.rng = random.Random(seed)
         self.answer_only_share = answer_only_share
+        self.step_pair_share = step_pair_share
         self.env = Game24Env()
         self.rejected: dict[str, int] = {}
         self.style = CANONICAL
 
     def triplets(self) -> Iterator[Triplet]:
-        """An endless, verified stream: tasks in shuffled rounds; per task, negative types in
-        a random order drawn by `TYPE_WEIGHTS` (the first one possible is used)."""
+        """An endless, verified stream: tasks in shuffled rounds; per task, a step pair
+        (share ``step_pair_share``) or a catalogue triplet, its negative type drawn in a random
+        order by `TYPE_WEIGHTS` (the first one possible is used)."""
         while True:
             order = list(self.tasks)
             self.rng.shuffle(order)
             for task in order:
+                if self.step_pair_share and self.rng.random() < self.step_pair_share:
+                    pair = self.step_pair(task)
+                    if pair is not None:
+                        yield pair
+                        continue
                 for kind in self._kind_order():
                     triplet = self.make(task, kind)
                     if triplet is not None:
@@ -189,6 +203,43 @@ class Game24Rules:
         source = {"strategy": self.name, "positive": f"solver/{shape}", "negative_type": kind,
                   "shape": shape, "model": None}
         return Triplet(task.id, "game24", task.instruction, positive, bad, source)
+
+    def step_pair(self, task: Task) -> Triplet | None:
+        """A short minimal pair for arithmetic: zero to two correct steps (whole numbers when
+        possible), then one step whose
+        claimed result is right (positive) or wrong (negative: off by a little, another
+        operator's result, or, as the last step, 24). No answer line: neither trajectory is
+        solved, the pair teaches only that a wrong claim is worse (a fraction of the tokens of
+        a full triplet)."""
+        numbers = [int(x) for x in task.spec["numbers"]]
+        values = [Fraction(x) for x in numbers]
+        self.style = Style.draw(self.rng)
+        at = self.rng.randrange(len(values) - 1)
+        prefix: list[Op] = []
+        left = list(values)
+        for _ in range(at + 1):
+            candidates = arith.next_steps(left)
+            plain = [o for o in candidates if o.result >= 0 and o.result.denominator == 1]
+            c = self.rng.choice(plain or candidates)  # whole numbers, as agents mostly write
+            prefix.append(Op(c.a, c.op, c.b, c.result))
+            left = list(c.left)
+        prefix.pop()
+        last = at == len(values) - 2
+        if last and c.result != arith.TARGET and self.rng.random() < 0.5:
+            wrong = arith.TARGET
+        else:
+            others = {o.result for o in candidates if {o.a, o.b} == {c.a, c.b}}
+            claims = [c.result + d for d in (-2, -1, 1, 2, 3)] + sorted(others)
+            claims = [x for x in claims if x != c.result and x >= 0]
+            wrong = self.rng.choice(claims)
+        good, _ = render(numbers, [*prefix, Op(c.a, c.op, c.b, c.result)], self.style)
+        bad, _ = render(numbers, [*prefix, Op(c.a, c.op, c.b, wrong)], self.style)
+        positive, negative = replay(self.env, task, good), replay(self.env, task, bad)
+        if _slips(positive) != 0 or _slips(negative) != 1:
+            return self._reject("step_slip: the steps do not read back as intended")
+        source = {"strategy": self.name, "positive": "solver/step", "negative_type": STEP_SLIP,
+                  "shape": "step", "model": None}
+        return Triplet(task.id, "game24", task.instruction, positive, negative, source)
 
     def _reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
@@ -343,15 +394,20 @@ class Game24RulesStrategy:
     Args:
         answer_only_share: Share of triplets whose trajectories are a single answer line
             rather than steps and an answer.
+        step_pair_share: Share of the catalogue's triplets replaced by short step pairs
+            (negative type ``step_slip``: one step claiming a wrong result).
     """
 
     name = "game24-rules"
     pairs_explored = True  # explorer episodes are paired by `explorer_triplets`
 
-    def __init__(self, *, answer_only_share: float = 0.3) -> None:
-        if not 0.0 <= answer_only_share <= 1.0:
-            raise ValueError(f"answer_only_share must be in [0, 1], not {answer_only_share}")
+    def __init__(self, *, answer_only_share: float = 0.3, step_pair_share: float = 0.0) -> None:
+        for key, value in (("answer_only_share", answer_only_share),
+                           ("step_pair_share", step_pair_share)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{key} must be in [0, 1], not {value}")
         self.answer_only_share = answer_only_share
+        self.step_pair_share = step_pair_share
         self.rules: Game24Rules | None = None
 
     @property
@@ -360,7 +416,8 @@ class Game24RulesStrategy:
 
     def triplets(self, ctx: SynthContext) -> Iterator[Triplet]:
         self.rules = Game24Rules(ctx.tasks, seed=ctx.config.seed,
-                                 answer_only_share=self.answer_only_share)
+                                 answer_only_share=self.answer_only_share,
+                                 step_pair_share=self.step_pair_share)
         yield from explorer_triplets(ctx.explored, self.rules)
         yield from self.rules.triplets()
 
@@ -395,6 +452,13 @@ def explorer_triplets(trajectories: Sequence[Trajectory], rules: Game24Rules) ->
                                    positive, made.negative,
                                    {**made.source, "positive": "explorer"}))
     return out
+
+
+def _slips(trajectory: Trajectory) -> int:
+    """How many of the trajectory's actions are step lines that claim a wrong result (an
+    unreadable step counts as one)."""
+    steps = [arith.parse_step(a) for a in trajectory.actions]
+    return sum(s is None or s.computed() != s.result for s in steps)
 
 
 Expr = Fraction | tuple[str, "Expr", "Expr"]
