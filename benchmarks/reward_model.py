@@ -191,20 +191,12 @@ def accuracy(work: Path, test_count: int, *, strategy_options: list[str] | None 
                round(synth_seconds, 1), "bf16_vs_fp32": sanity,
            "config": config.__dict__}
     if recorded is not None and recorded.is_dir():
-        out["recorded"] = rerank_recorded(recorded, work / "train" / "checkpoint",
-                                          work / "recorded", options)
+        from armap.demo import rerank_recorded
+
+        out["recorded"] = rerank_recorded(sorted(recorded.glob("*.jsonl")),
+                                          EnvConfig(env_option=options),
+                                          work / "train" / "checkpoint", work / "recorded")
     return out
-
-
-def rerank_recorded(folder: Path, checkpoint: Path, work: Path, env_options: list[str]
-                    ) -> list[dict[str, Any]]:
-    """Every file of recorded outputs in ``folder``, imported and re-ranked by the checkpoint
-    at N = all outputs of each puzzle (the demo's last stage, on all puzzles)."""
-    from armap.demo import _rerank_recorded
-    from armap.envs.spec import EnvConfig
-
-    return _rerank_recorded(sorted(folder.glob("*.jsonl")), EnvConfig(env_option=env_options),
-                            checkpoint, work)
 
 
 def bf16_agreement(checkpoint: Path, triplets: list) -> dict[str, Any]:

@@ -189,7 +189,7 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
         rows = []
         if files:
             rows = stage(
-                "rerank", lambda: _rerank_recorded(files, config.env_config(size.recorded_tasks,
+                "rerank", lambda: rerank_recorded(files, config.env_config(size.recorded_tasks,
                                                                             None),
                                                    root / "train" / "checkpoint",
                                                    root / "rerank"),
@@ -205,7 +205,7 @@ def run_demo(config: DemoConfig, run_dir: str | Path, say: Say = print) -> dict[
     return evaluated
 
 
-def _rerank_recorded(files: list[Path], env: EnvConfig, rm: Path, root: Path
+def rerank_recorded(files: list[Path], env: EnvConfig, rm: Path, root: Path
                      ) -> list[dict[str, Any]]:
     """Import each file of recorded outputs and re-rank all of a task's outputs with ``rm``."""
     from armap.recorded import ImportConfig, import_outputs

@@ -159,6 +159,7 @@ class Work(Generic[I, R]):
         self._shared: dict[str, Any] = {}
 
     def __call__(self, item: I) -> R:
+        """Run one item; each kind of work (`ExploreWork`, `EvalWork`, ...) defines it."""
         raise NotImplementedError
 
     def prepare(self) -> None:
