@@ -15,6 +15,7 @@ from armap.reward.train import (
     pointwise_loss,
     separating_threshold,
     split_by_task,
+    step_loss,
 )
 from armap.types import Task, Trajectory, Triplet
 
@@ -149,3 +150,13 @@ def test_batch_stream_prepares_lazily_and_covers_every_triplet_each_epoch():
     negatives = sorted(p.neg for batch in epoch for p in batch)
     assert len(negatives) == 40 and len({tuple(n) for n in negatives}) == 40
     assert stats["identical_dropped"] == 1 and stats["triplets"] == 41
+
+
+def test_step_loss_weighs_wrong_and_sound_steps_equally():
+    logits = torch.tensor([2.0, 2.0, 2.0, -1.0])
+    labels = torch.tensor([1.0, 1.0, 1.0, 0.0])
+    sound = -math.log(_sig(2.0))
+    wrong = -math.log(1 - _sig(-1.0))
+    assert step_loss(logits, labels).item() == pytest.approx((sound + wrong) / 2, rel=1e-5)
+    only_sound = step_loss(logits[:3], labels[:3])
+    assert only_sound.item() == pytest.approx(sound, rel=1e-5)

@@ -1,6 +1,6 @@
 """THE serializer's truncation rule: the instruction stays, the latest steps stay."""
 
-from armap.reward.serialize import serialize
+from armap.reward.serialize import common_preamble, serialize
 from armap.types import Step, Task, Trajectory
 
 
@@ -69,3 +69,14 @@ def test_compact_observations_elide_the_instruction_and_repeats_and_cut_the_midd
     mismatch = serialize("Find me a red lamp with color: red, and price lower than 9 dollars",
                          Trajectory(task, steps=steps[:1]))
     assert GOAL in mismatch
+
+
+def test_common_preamble_is_the_shared_whole_leading_lines():
+    rules = "Reach 24 with + - * /.\nTwo numbers a step."
+    instructions = [f"{rules}\nInput: 1 2 3 4", f"{rules}\nInput: 4 4 6 8"]
+    assert common_preamble(instructions) == rules + "\n"
+    assert common_preamble(["buy a red mug", "buy a blue mug"]) == ""  # not a whole line
+    assert common_preamble(["same\ntask", "same\ntask"]) == "same\n"  # the last line stays
+    assert common_preamble(["one line", "one line"]) == ""
+    assert common_preamble(["a\nb\nc", "a\nx\nc"]) == "a\n"
+    assert common_preamble([]) == ""

@@ -93,6 +93,13 @@ class Env(ABC):
         terms (reports use it); None when it succeeded or the env cannot tell."""
         return None
 
+    @staticmethod
+    def step_labels(trajectory: Trajectory) -> list[float | None] | None:
+        """Per-step training labels for a reward model's auxiliary step loss (1.0 a sound
+        step, 0.0 a wrong one, None unknown), by the env's own rules; None when the env has
+        none. Training only: a reward model never runs these rules when it scores."""
+        return None
+
     def valid_actions(self) -> list[str] | None:
         """The actions that make sense now, or None when the env cannot list them."""
         return None

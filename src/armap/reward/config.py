@@ -39,10 +39,18 @@ class RewardTrainConfig:
         "pairwise", "pairwise (Bradley-Terry: -log sigmoid(r_pos - r_neg - margin)) or "
         "pointwise (binary cross-entropy, positives 1, negatives 0; the paper's ablation).")
     margin: float = opt(0.0, "Pairwise loss margin.")
+    step_loss: float = opt(0.0, "Weight of an auxiliary step loss: a second linear head reads "
+                           "the hidden state at the end of each action and learns the env's "
+                           "step labels (Game of 24: is the step's arithmetic right, does the "
+                           "answer pass), by class-balanced cross-entropy. Training only: the "
+                           "checkpoint scores without that head or the env's rules. 0: off.")
     center_weight: float = opt(1e-3, "Weight of ARMAP's centering term "
                                "|mean(r_pos + r_neg)| (keeps scores near 0).")
     pooling: str = opt("auto", "Pooling of hidden states: auto (mean for encoders, last token "
                        "for decoders), mean, max, last or cls.")
+    drop_preamble: bool = opt(True, "Read instructions without the lines that every training "
+                              "instruction begins with (Game of 24's rules): they carry no "
+                              "information and cost tokens. Saved in the checkpoint.")
     freeze_embeddings: bool = opt(True, "Keep the embedding layer fixed (full fine-tune).")
     dropout: float | None = opt(0.0, "Dropout of the backbone while training (None: the "
                                 "backbone's own, 0.1 for MiniLM). Within one pass over the data "
@@ -79,6 +87,8 @@ class RewardTrainConfig:
                 raise ConfigError(f"{name} must be at least 1")
         if self.max_length is not None and self.max_length < 16:
             raise ConfigError("max_length must be at least 16 tokens")
+        if self.step_loss < 0:
+            raise ConfigError("step_loss must be at least 0")
         if self.epochs <= 0:
             raise ConfigError("epochs must be positive")
         if not 0 <= self.val_fraction < 1:

@@ -143,6 +143,7 @@ class LearnedRewardModel(torch.nn.Module):
         self.cache_size = cache_size
         self.training_config: dict[str, Any] | None = None
         self.threshold: float | None = None
+        self.instruction_preamble = ""
         source = str(weights_dir) if weights_dir else resolve_backbone(backbone)
         try:
             hf_config = AutoConfig.from_pretrained(source, local_files_only=True)
@@ -194,8 +195,15 @@ class LearnedRewardModel(torch.nn.Module):
     # -- forward --------------------------------------------------------------------------
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Scores (float32, shape ``[batch]``) of right-padded token ids."""
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask
-                               ).last_hidden_state
+        return self.score_hidden(self.encode(input_ids, attention_mask), attention_mask)
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The backbone's last hidden states, ``[batch, tokens, hidden]``."""
+        return self.backbone(input_ids=input_ids, attention_mask=attention_mask
+                             ).last_hidden_state
+
+    def score_hidden(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Pool ``hidden`` (from `encode`) and score it with the head."""
         if self.pooling == "mean":
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
@@ -214,9 +222,18 @@ class LearnedRewardModel(torch.nn.Module):
         """Tokens of ``text`` without special tokens (the serializer's budget unit)."""
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def model_instruction(self, instruction: str) -> str:
+        """``instruction`` as this model reads it: without the `instruction_preamble` that
+        every training instruction began with (it carries no information, only tokens)."""
+        preamble = self.instruction_preamble
+        if preamble and instruction.startswith(preamble) and len(instruction) > len(preamble):
+            return instruction[len(preamble):]
+        return instruction
+
     def serialize(self, instruction: str, trajectory: Trajectory) -> str:
-        """THE serializer, with this model's token budget (memoized: a repeated trajectory
-        costs a dictionary lookup, not a tokenization)."""
+        """THE serializer, with this model's token budget and instruction preamble dropped
+        (memoized: a repeated trajectory costs a dictionary lookup, not a tokenization)."""
+        instruction = self.model_instruction(instruction)
         key = (instruction, trajectory.initial_observation,
                tuple((s.action, s.observation) for s in trajectory.steps))
         text = self._texts.get(key)
@@ -323,6 +340,7 @@ class LearnedRewardModel(torch.nn.Module):
             "tokenizer": "tokenizer",
             "training": self.training_config,
             "threshold": self.threshold,
+            "instruction_preamble": self.instruction_preamble,
         }
 
     def save(self, path: str | Path, *, metrics: dict[str, Any] | None = None) -> Path:
@@ -399,6 +417,7 @@ class LearnedRewardModel(torch.nn.Module):
                                   f"{type(e).__name__}: {str(e)[:200]}") from None
         model.training_config = config.get("training")
         model.threshold = config.get("threshold")
+        model.instruction_preamble = str(config.get("instruction_preamble") or "")
         return model.eval()
 
 

@@ -94,6 +94,24 @@ def serialize(
     return "\n".join(x for x in [head, marker or "[initial observation omitted]", *kept] if x)
 
 
+def common_preamble(instructions: Sequence[str]) -> str:
+    """The whole lines that every one of ``instructions`` begins with, each followed by its
+    newline ("" when there are none). Each instruction keeps at least its last line, so a set
+    of identical instructions keeps its final line. A reward model trained on such a set reads
+    instructions without this preamble (`LearnedRewardModel.model_instruction`): text that is
+    the same in every input tells the model nothing and costs tokens (Game of 24's rules are a
+    third of a trajectory's)."""
+    if not instructions:
+        return ""
+    split = [text.split("\n") for text in instructions]
+    shared: list[str] = []
+    for lines in zip(*(lines[:-1] for lines in split), strict=False):
+        if any(line != lines[0] for line in lines):
+            break
+        shared.append(lines[0])
+    return "".join(line + "\n" for line in shared)
+
+
 def _cut_to(text: str, max_tokens: int, count_tokens: CountTokens) -> str:
     lo, hi = 0, len(text)
     while lo < hi:  # longest prefix within budget

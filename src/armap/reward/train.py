@@ -43,9 +43,9 @@ from armap.dtypes import resolve_dtype
 from armap.errors import ConfigError
 from armap.reward.config import RewardTrainConfig
 from armap.reward.model import LearnedRewardModel, pad_batch
-from armap.reward.serialize import serialize
+from armap.reward.serialize import common_preamble, serialize
 from armap.rundir import RunDir
-from armap.types import Triplet, read_triplets
+from armap.types import Trajectory, Triplet, read_triplets
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint"
@@ -60,6 +60,9 @@ class Pair:
     neg: list[int]
     negative_type: str
     task_id: str
+    pos_steps: tuple[tuple[int, float], ...] = ()
+    """(token index, label) of the positive's labelled steps (the auxiliary step loss)."""
+    neg_steps: tuple[tuple[int, float], ...] = ()
 
     @property
     def length(self) -> int:
@@ -100,29 +103,93 @@ def serialize_triplets(model: LearnedRewardModel, triplets: Sequence[Triplet]
             [model.serialize(t.instruction, t.negative) for t in triplets])
 
 
-def prepare_pairs(model: LearnedRewardModel, triplets: Sequence[Triplet]
-                  ) -> tuple[list[Pair], dict[str, int]]:
-    """Serialize and tokenize every triplet once; returns the pairs and data statistics."""
+def prepare_pairs(model: LearnedRewardModel, triplets: Sequence[Triplet], *,
+                  step_labels: bool = False) -> tuple[list[Pair], dict[str, int]]:
+    """Serialize and tokenize every triplet once; returns the pairs and data statistics.
+
+    With ``step_labels``, each pair also carries the token positions and labels of the steps
+    its env labels (`Env.step_labels`; see `labelled_steps`)."""
     pos_texts, neg_texts = serialize_triplets(model, triplets)
-    pos_ids, neg_ids = model.tokenize(pos_texts), model.tokenize(neg_texts)
+    if step_labels:
+        pos_ids, pos_at = _tokenize_with_steps(model, pos_texts, [t.positive for t in triplets])
+        neg_ids, neg_at = _tokenize_with_steps(model, neg_texts, [t.negative for t in triplets])
+    else:
+        pos_ids, neg_ids = model.tokenize(pos_texts), model.tokenize(neg_texts)
+        pos_at = neg_at = [()] * len(triplets)
     pairs: list[Pair] = []
     stats = {"triplets": len(triplets), "identical_dropped": 0, "empty_trajectories": 0,
              "truncated": 0}
     budget = model.max_length
-    for t, pt, nt, p, n in zip(triplets, pos_texts, neg_texts, pos_ids, neg_ids, strict=True):
+    for t, pt, nt, p, n, p_at, n_at in zip(triplets, pos_texts, neg_texts, pos_ids, neg_ids,
+                                           pos_at, neg_at, strict=True):
         stats["empty_trajectories"] += (not t.positive.steps) + (not t.negative.steps)
-        stats["truncated"] += (pt != serialize(t.instruction, t.positive) or len(p) >= budget) \
-            + (nt != serialize(t.instruction, t.negative) or len(n) >= budget)
+        instruction = model.model_instruction(t.instruction)
+        stats["truncated"] += (pt != serialize(instruction, t.positive) or len(p) >= budget) \
+            + (nt != serialize(instruction, t.negative) or len(n) >= budget)
         if pt == nt:
             stats["identical_dropped"] += 1
             continue
-        pairs.append(Pair(p, n, t.negative_type, t.task_id))
+        pairs.append(Pair(p, n, t.negative_type, t.task_id, p_at, n_at))
     if stats["identical_dropped"]:
         log.warning("dropped %d triplets whose positive and negative serialize to the same "
                     "text (no preference to learn)", stats["identical_dropped"])
     if stats["empty_trajectories"]:
         log.info("%d trajectories have no steps (kept)", stats["empty_trajectories"])
     return pairs, stats
+
+
+def _tokenize_with_steps(model: LearnedRewardModel, texts: Sequence[str],
+                         trajectories: Sequence[Trajectory]
+                         ) -> tuple[list[list[int]], list[tuple[tuple[int, float], ...]]]:
+    encoded = model.tokenizer(list(texts), truncation=True, max_length=model.max_length,
+                              return_offsets_mapping=True)
+    steps = [labelled_steps(text, trajectory, offsets)
+             for text, trajectory, offsets in zip(texts, trajectories,
+                                                  encoded["offset_mapping"], strict=True)]
+    return list(encoded["input_ids"]), steps
+
+
+def labelled_steps(text: str, trajectory: Trajectory, offsets: Sequence[tuple[int, int]]
+                   ) -> tuple[tuple[int, float], ...]:
+    """(token index, label) of each step of ``trajectory`` that its env labels and whose whole
+    action line is in ``text`` (its serialized form; earlier steps may be omitted): the token
+    holding the action's last character. ``offsets`` are the tokenizer's character spans."""
+    labeller = _step_labeller(trajectory.task.env)
+    labels = labeller(trajectory) if labeller is not None else None
+    if not labels:
+        return ()
+    starts = [i for i in range(len(text)) if text.startswith("Action: ", i)
+              and (i == 0 or text[i - 1] == "\n")]
+    first = len(trajectory.steps) - len(starts)
+    if first < 0:
+        return ()
+    found: list[tuple[int, float]] = []
+    for j, start in enumerate(starts):
+        label = labels[first + j]
+        line = "Action: " + trajectory.steps[first + j].action.strip()
+        if label is None or not line.strip() or not text.startswith(line, start):
+            continue
+        end = start + len(line.rstrip()) - 1
+        token = next((k for k, (a, b) in enumerate(offsets) if a <= end < b), None)
+        if token is not None:
+            found.append((token, float(label)))
+    return tuple(found)
+
+
+_LABELLERS: dict[str, Any] = {}
+
+
+def _step_labeller(env: str) -> Any:
+    """The env's `Env.step_labels` (None for an unknown env), imported once."""
+    if env not in _LABELLERS:
+        from armap.envs import envs
+        from armap.errors import UnknownNameError
+
+        try:
+            _LABELLERS[env] = envs.spec(env).load().step_labels
+        except UnknownNameError:
+            _LABELLERS[env] = None
+    return _LABELLERS[env]
 
 
 def length_batches(pairs: Sequence[Pair], batch_size: int, rng: random.Random, *,
@@ -244,7 +311,8 @@ def auto_max_length(model: LearnedRewardModel, triplets: Sequence[Triplet], seed
     ``triplets``) whole, rounded up to 64, at least `MIN_AUTO_LENGTH` and at most the
     backbone's position limit."""
     chosen = random.Random(seed).sample(list(triplets), min(sample, len(triplets)))
-    lengths = sorted(model.count_tokens(serialize(t.instruction, x)) + model._n_special
+    lengths = sorted(model.count_tokens(serialize(model.model_instruction(t.instruction), x))
+                     + model._n_special
                      for t in chosen for x in (t.positive, t.negative))
     need = lengths[min(len(lengths) - 1, int(len(lengths) * AUTO_COVERAGE))] if lengths else 0
     limit = int(getattr(model.backbone.config, "max_position_embeddings", 512) or 512)
@@ -283,9 +351,10 @@ def transformer_layers(backbone: torch.nn.Module) -> torch.nn.ModuleList:
     return max(lists, key=len)
 
 
-def make_optimizer(model: LearnedRewardModel, config: RewardTrainConfig
-                   ) -> torch.optim.AdamW:
-    """AdamW with separate backbone and head learning rates; no decay on biases and norms."""
+def make_optimizer(model: LearnedRewardModel, config: RewardTrainConfig,
+                   step_head: torch.nn.Module | None = None) -> torch.optim.AdamW:
+    """AdamW with separate backbone and head learning rates (the step head, when given,
+    learns at the head's rate); no decay on biases and norms."""
     decay, no_decay = [], []
     for p in model.backbone.parameters():
         if p.requires_grad:
@@ -294,25 +363,47 @@ def make_optimizer(model: LearnedRewardModel, config: RewardTrainConfig
         {"params": decay, "lr": config.lr, "weight_decay": config.weight_decay},
         {"params": no_decay, "lr": config.lr, "weight_decay": 0.0},
         {"params": list(model.head.parameters()), "lr": config.head_lr, "weight_decay": 0.0},
+        {"params": list(step_head.parameters()) if step_head is not None else [],
+         "lr": config.head_lr, "weight_decay": 0.0},
     ]
     return torch.optim.AdamW([g for g in groups if g["params"]])
 
 
+def step_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Class-balanced binary cross-entropy of step logits: the mean loss of the sound steps
+    and that of the wrong ones weigh the same (wrong steps are rare)."""
+    losses = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+    parts = [losses[labels == value].mean() for value in (0.0, 1.0) if (labels == value).any()]
+    return torch.stack(parts).mean() if parts else logits.sum() * 0.0
+
+
 def train_step(model: LearnedRewardModel, optimizer: torch.optim.Optimizer,
-               pairs: Sequence[Pair], config: RewardTrainConfig, *, autocast: bool = False
-               ) -> float:
+               pairs: Sequence[Pair], config: RewardTrainConfig, *, autocast: bool = False,
+               step_head: torch.nn.Module | None = None) -> float:
     """One optimizer step on ``pairs`` (one forward pass for positives and negatives);
-    returns the loss."""
+    returns the loss. With ``step_head``, the auxiliary step loss (weight
+    ``config.step_loss``) is added for the pairs' labelled steps."""
     device = next(model.parameters()).device
     batch = {k: v.to(device) for k, v in
              collate(pairs, int(model.tokenizer.pad_token_id)).items()}
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-        scores = model(**batch).float()
     n = len(pairs)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+        hidden = model.encode(**batch)
+        scores = model.score_hidden(hidden, batch["attention_mask"]).float()
+        marks = [(row, token, label) for row, steps in
+                 enumerate([p.pos_steps for p in pairs] + [p.neg_steps for p in pairs])
+                 for token, label in steps]
+        if step_head is not None and marks:
+            rows, tokens, labels = zip(*marks, strict=True)
+            picked = hidden[torch.tensor(rows, device=device), torch.tensor(tokens, device=device)]
+            logits = step_head(picked.float()).squeeze(-1)
     if config.loss == "pairwise":
         loss = pairwise_loss(scores[:n], scores[n:], config.margin, config.center_weight)
     else:
         loss = pointwise_loss(scores[:n], scores[n:])
+    if step_head is not None and marks:
+        loss = loss + config.step_loss * step_loss(
+            logits.float(), torch.tensor(labels, dtype=torch.float32, device=device))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -358,18 +449,26 @@ def _train(config: RewardTrainConfig, triplets_in: str | Path | Sequence[Triplet
         val_set = random.Random(config.seed + 1).sample(val_set, config.val_max)
 
     model = build_model(config)
+    if config.drop_preamble:
+        model.instruction_preamble = common_preamble([t.instruction for t in train_set])
+        if model.instruction_preamble:
+            log.info("instructions are read without their shared preamble (%d tokens)",
+                     model.count_tokens(model.instruction_preamble))
     if config.max_length is None:
         model.max_length = auto_max_length(model, train_set, config.seed)
         log.info("max_length %d covers 90%% of the training trajectories", model.max_length)
     data_stats: dict[str, int] = {}
-    stream = batch_stream(model, train_set, config.batch_size, rng, data_stats)
+    stream = batch_stream(model, train_set, config.batch_size, rng, data_stats,
+                          step_labels=config.step_loss > 0)
     autocast = resolve_dtype(config.dtype) == "bfloat16"
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     total = math.ceil(math.ceil(len(train_set) / config.batch_size) * config.epochs)
     if config.max_steps is not None:
         total = min(total, config.max_steps)
-    optimizer = make_optimizer(model, config)
+    step_head = torch.nn.Linear(model.head.in_features, 1).to(device) \
+        if config.step_loss > 0 else None
+    optimizer = make_optimizer(model, config, step_head)
     schedule = _Schedule(total, config.warmup, deadline, started)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     checkpoint = run.file(CHECKPOINT)
@@ -433,7 +532,8 @@ def _train(config: RewardTrainConfig, triplets_in: str | Path | Sequence[Triplet
             t0 = time.perf_counter()
             for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
                 group["lr"] = base * schedule.factor(log_.step)
-            value = train_step(model, optimizer, batch, config, autocast=autocast)
+            value = train_step(model, optimizer, batch, config, autocast=autocast,
+                               step_head=step_head)
             if ema is not None:
                 ema.update()
             log_.step += 1
@@ -535,8 +635,8 @@ def _out_of_time(deadline: float, log_: _Log) -> bool:
 
 
 def batch_stream(model: LearnedRewardModel, triplets: Sequence[Triplet], batch_size: int,
-                 rng: random.Random, stats: dict[str, int], *, bucket_batches: int = 50
-                 ) -> Iterator[list[Pair]]:
+                 rng: random.Random, stats: dict[str, int], *, bucket_batches: int = 50,
+                 step_labels: bool = False) -> Iterator[list[Pair]]:
     """Endless training batches, epoch after epoch: the triplets are shuffled, and each bucket
     of ``bucket_batches`` batches is serialized and tokenized only when it is reached (a run
     cut by its time budget never pays for data it does not use). ``stats`` accumulates the
@@ -547,7 +647,8 @@ def batch_stream(model: LearnedRewardModel, triplets: Sequence[Triplet], batch_s
         rng.shuffle(order)
         produced = 0
         for lo in range(0, len(order), span):
-            pairs, chunk_stats = prepare_pairs(model, [triplets[i] for i in order[lo:lo + span]])
+            pairs, chunk_stats = prepare_pairs(model, [triplets[i] for i in order[lo:lo + span]],
+                                               step_labels=step_labels)
             for key, value in chunk_stats.items():
                 stats[key] = stats.get(key, 0) + value
             for ids in length_batches(pairs, batch_size, rng, bucket_batches=bucket_batches):

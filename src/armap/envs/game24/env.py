@@ -164,9 +164,31 @@ class Game24Env(Env):
     def failure_type(self, trajectory: Trajectory) -> str | None:
         return classify_failure(trajectory)
 
+    @staticmethod
+    def step_labels(trajectory: Trajectory) -> list[float | None] | None:
+        return step_labels(trajectory)
+
     def hidden_strings(self, task: Task) -> list[str]:
         """Texts that would reveal the ground truth if they appeared in an observation."""
         return ["correct", "wrong", "success", "solved", *arith.solve(task.spec["numbers"])[:50]]
+
+
+def step_labels(trajectory: Trajectory) -> list[float | None]:
+    """Training labels of each step for a reward model's auxiliary step loss: a step line
+    1.0 when its claimed result is right and 0.0 when not; the answer line 1.0 when it passes
+    the checker and 0.0 when not; anything else None. For training only: a reward model must
+    not run these rules when it scores."""
+    numbers = [int(x) for x in trajectory.task.spec["numbers"]]
+    labels: list[float | None] = []
+    for action in trajectory.actions:
+        step = arith.parse_step(action)
+        if step is not None:
+            labels.append(float(step.computed() == step.result))
+        elif arith.parse_answer(action) is not None:
+            labels.append(float(arith.check_answer(action, numbers)))
+        else:
+            labels.append(None)
+    return labels
 
 
 def classify_failure(trajectory: Trajectory) -> str | None:
