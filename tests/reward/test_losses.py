@@ -118,6 +118,7 @@ class _CharModel:
     """Stands in for the model in data prep: one token per character."""
 
     max_length = 1000
+    step_head = None
 
     def __init__(self):
         self.serialized = 0
@@ -128,6 +129,9 @@ class _CharModel:
 
     def tokenize(self, texts):
         return [[ord(c) for c in t] for t in texts]
+
+    def model_instruction(self, instruction):
+        return instruction
 
 
 def test_batch_stream_prepares_lazily_and_covers_every_triplet_each_epoch():

@@ -92,6 +92,16 @@ def test_save_then_load_gives_identical_scores(model, trajectories, tmp_path):
     # saving over an existing checkpoint replaces it
     model.save(tmp_path / "ckpt")
     assert not (tmp_path / "ckpt" / "metrics.json").exists()
+    # format version 1 (before step heads) reads as a checkpoint without one; 3 is refused
+    path = tmp_path / "ckpt" / "config.json"
+    for version, readable in ((1, True), (3, False)):
+        path.write_text(json.dumps({**config, "format_version": version,
+                                    "files": json.loads(path.read_text())["files"]}))
+        if readable:
+            assert LearnedRewardModel.load(tmp_path / "ckpt").step_head is None
+        else:
+            with pytest.raises(CheckpointError, match="format version 3"):
+                LearnedRewardModel.load(tmp_path / "ckpt")
 
 
 def test_lora_checkpoint_holds_only_the_adapter_and_reloads_exactly(trajectories, tmp_path):

@@ -1,6 +1,6 @@
 """THE serializer's truncation rule: the instruction stays, the latest steps stay."""
 
-from armap.reward.serialize import common_preamble, serialize
+from armap.reward.serialize import action_ends, common_preamble, serialize
 from armap.types import Step, Task, Trajectory
 
 
@@ -80,3 +80,10 @@ def test_common_preamble_is_the_shared_whole_leading_lines():
     assert common_preamble(["one line", "one line"]) == ""
     assert common_preamble(["a\nb\nc", "a\nx\nc"]) == "a\n"
     assert common_preamble([]) == ""
+
+
+def test_action_ends_are_the_last_characters_of_the_action_lines():
+    text = "Instruction: go\nAction: look  \nObservation: a room\nAction:   \nAction: take mug"
+    ends = action_ends(text)
+    assert [text[i] for i in ends] == ["k", "g"]
+    assert ends[0] == text.index("look") + 3

@@ -130,43 +130,56 @@ def test_the_default_max_length_covers_most_trajectories_of_the_data():
 
 
 def test_step_labels_point_at_the_last_token_of_each_kept_action():
-    config = small(max_length=100)
-    model = build_model(config)
+    model = build_model(small(max_length=100))
     triplet = next(t for t in game24_triplets(40, seed=4) if t.negative_type == "wrong_arithmetic")
-    pairs, _ = prepare_pairs(model, [triplet], step_labels=True)
+    assert prepare_pairs(model, [triplet])[0][0].neg_actions == ()  # no step head: no steps
+    model.add_step_head()
+    pairs, _ = prepare_pairs(model, [triplet])
     tokens = model.tokenizer.convert_ids_to_tokens(pairs[0].neg)
     labels = Game24Env.step_labels(triplet.negative)
-    kept = pairs[0].neg_steps
+    kept = pairs[0].neg_actions
     assert 0 < len(kept) < len(labels)  # 100 tokens: the earliest steps are omitted
-    assert [label for _, label in kept] == labels[len(labels) - len(kept):]
-    assert all(tokens[i] in {")", "24"} for i, _ in kept)  # "... (left: 6 12)" or "= 24"
-    assert 0.0 in [label for _, label in pairs[0].neg_steps] + labels[:-len(kept)]
-    assert prepare_pairs(model, [triplet])[0][0].neg_steps == ()  # off unless asked
+    assert list(pairs[0].neg_labels) == labels[len(labels) - len(kept):]
+    assert all(tokens[i] in {")", "24"} for i in kept)  # "... (left: 6 12)" or "= 24"
+    assert 0.0 in list(pairs[0].neg_labels) + labels[:-len(kept)]
 
 
-def test_step_loss_trains_a_step_head_and_the_checkpoint_drops_the_shared_preamble(tmp_path):
+def test_step_loss_trains_a_step_head_that_the_checkpoint_keeps_and_scores_with(tmp_path):
     triplets = game24_triplets(24, seed=5)
     summary = train(small(max_steps=2, step_loss=1.0), triplets, tmp_path, progress=False)
     assert summary["steps"] == 2
     model = LearnedRewardModel.load(tmp_path / "checkpoint")
+    assert model.step_head is not None
     assert model.instruction_preamble == triplets[0].instruction.split("\n")[0] + "\n"
     text = model.serialize(triplets[0].instruction, triplets[0].positive)
     assert text.startswith("Instruction: Input: ") and "arithmetic" not in text
-    assert set(model.state_dict()) == set(build_model(small()).state_dict())  # no step head
     other = "Reach 10.\nInput: 1 2"  # another task keeps its whole instruction
     assert model.model_instruction(other) == other
+    # The score adds log sigmoid(step logit) per action: a constant logit b over n actions
+    # shifts it by n * log sigmoid(b).
+    trajectory = triplets[0].positive
+    with torch.no_grad():
+        model.step_head.weight.zero_()
+        model.step_head.bias.fill_(50.0)  # every step surely sound: term ~0
+        sound = model.score(triplets[0].instruction, [trajectory])[0]
+        model.step_head.bias.fill_(-3.0)
+        model.clear_cache()
+        doubted = model.score(triplets[0].instruction, [trajectory])[0]
+    n = len(trajectory.steps)
+    assert doubted - sound == pytest.approx(n * torch.nn.functional.logsigmoid(
+        torch.tensor(-3.0)).item(), abs=1e-3)
 
 
 def test_step_loss_adds_to_the_pairwise_loss_and_moves_the_step_head():
-    config = small(step_loss=1.0)
-    torch.manual_seed(0)
-    model = build_model(config)
-    pairs, _ = prepare_pairs(model, game24_triplets(8, seed=1), step_labels=True)
-    head = torch.nn.Linear(model.head.in_features, 1)
-    before = head.weight.detach().clone()
-    optimizer = make_optimizer(model, config, head)
-    model.train()
-    with_steps = train_step(model, optimizer, pairs, config, step_head=head)
-    assert not torch.equal(head.weight, before)
-    plain = train_step(model, make_optimizer(model, config), pairs, small())
-    assert with_steps > plain  # the step loss is added (about log 2 at the start)
+    losses = {}
+    for weight in (0.0, 1.0):
+        config = small(step_loss=weight)
+        torch.manual_seed(0)
+        model = build_model(config)
+        model.add_step_head()
+        pairs, _ = prepare_pairs(model, game24_triplets(8, seed=1))
+        before = model.step_head.weight.detach().clone()
+        model.train()
+        losses[weight] = train_step(model, make_optimizer(model, config), pairs, config)
+        assert not torch.equal(model.step_head.weight, before)
+    assert losses[1.0] > losses[0.0]  # the step loss is added (about log 2 at the start)

