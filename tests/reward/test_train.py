@@ -1,6 +1,7 @@
 """Training the embedded MiniLM on Game of 24 triplets, and the trainer's errors."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from armap.reward.model import LearnedRewardModel
 from armap.reward.train import (
     RewardTrainConfig,
     build_model,
+    has_step_labels,
     make_optimizer,
     prepare_pairs,
     train,
@@ -168,6 +170,13 @@ def test_step_loss_trains_a_step_head_that_the_checkpoint_keeps_and_scores_with(
     n = len(trajectory.steps)
     assert doubted - sound == pytest.approx(n * torch.nn.functional.logsigmoid(
         torch.tensor(-3.0)).item(), abs=1e-3)
+
+
+def test_only_triplets_of_an_env_that_labels_steps_get_a_step_head():
+    triplets = game24_triplets(12, seed=3)
+    assert has_step_labels(triplets)
+    unlabelled = [replace(t, env="webshop") for t in triplets]  # WebShop labels no steps
+    assert not has_step_labels(unlabelled)
 
 
 def test_step_loss_adds_to_the_pairwise_loss_and_moves_the_step_head():

@@ -20,6 +20,10 @@ the *latest* steps as fit; older steps, and the initial observation before them,
 a marker line ``[k earlier steps omitted]``. An instruction that alone exceeds the budget is cut
 at its end. Each observation is also capped at `armap.text.MAX_OBSERVATION_CHARS` characters so
 that one long page (a WebShop search result) cannot crowd out the rest.
+
+Each action is one ``Action:`` line; a reward model with a step head reads its hidden state at
+the end of each such line (`action_ends`). A model may also drop the lines that every one of
+its training instructions began with (`common_preamble`; Game of 24's rules).
 """
 
 from __future__ import annotations

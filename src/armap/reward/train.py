@@ -157,6 +157,16 @@ def action_labels(text: str, trajectory: Trajectory) -> list[float | None]:
     return written[len(written) - count:]
 
 
+def has_step_labels(triplets: Sequence[Triplet], sample: int = 20) -> bool:
+    """Whether the env of ``triplets`` labels steps (`Env.step_labels`), judged on the first
+    ``sample`` positives."""
+    for t in triplets[:sample]:
+        labeller = _step_labeller(t.env)
+        if labeller is not None and labeller(t.positive) is not None:
+            return True
+    return False
+
+
 _LABELLERS: dict[str, Any] = {}
 
 
@@ -441,8 +451,9 @@ def _train(config: RewardTrainConfig, triplets_in: str | Path | Sequence[Triplet
         model.max_length = auto_max_length(model, train_set, config.seed)
         log.info("max_length %d covers 90%% of the training trajectories", model.max_length)
     data_stats: dict[str, int] = {}
-    if config.step_loss > 0:
+    if config.step_loss > 0 and has_step_labels(train_set):
         model.add_step_head()
+        log.info("the model gets a step head (the env labels its steps)")
     stream = batch_stream(model, train_set, config.batch_size, rng, data_stats)
     autocast = resolve_dtype(config.dtype) == "bfloat16"
     device = "cuda" if torch.cuda.is_available() else "cpu"
