@@ -45,7 +45,8 @@ class RewardTrainConfig:
                            "labels (Game of 24: is the step's arithmetic right, does the "
                            "answer check) by class-balanced cross-entropy; the score adds the "
                            "log-probability that every step is sound. The checkpoint keeps the "
-                           "head and scores without the env's rules. 0: no step head.")
+                           "head and scores without the env's rules. 0 (or an env that labels no "
+                           "steps): no step head.")
     center_weight: float = opt(1e-3, "Weight of ARMAP's centering term "
                                "|mean(r_pos + r_neg)| (keeps scores near 0).")
     pooling: str = opt("auto", "Pooling of hidden states: auto (mean for encoders, last token "
