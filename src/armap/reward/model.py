@@ -203,11 +203,19 @@ class LearnedRewardModel(torch.nn.Module):
                 actions: Sequence[Sequence[int]] | None = None) -> torch.Tensor:
         """Scores (float32, shape ``[batch]``) of right-padded token ids. With a step head,
         ``actions`` (each row's `action_tokens`) add the step term (see `add_step_head`)."""
+        return self.scores_and_step_logits(input_ids, attention_mask, actions)[0]
+
+    def scores_and_step_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                               actions: Sequence[Sequence[int]] | None = None
+                               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The scores (as `forward`) and, with a step head and ``actions``, every step
+        logit, row by row in order (the trainer's step loss reads them)."""
         hidden = self.encode(input_ids, attention_mask)
-        scores = self.score_hidden(hidden, attention_mask)
-        if self.step_head is not None and actions is not None:
-            scores = scores + self.step_term(hidden, actions)[0]
-        return scores
+        scores = self.score_hidden(hidden, attention_mask).float()
+        if self.step_head is None or actions is None:
+            return scores, None
+        term, logits = self.step_term(hidden, actions)
+        return scores + term, logits
 
     def add_step_head(self) -> torch.nn.Linear:
         """Give the model a step head: a linear map from the hidden state at the end of each

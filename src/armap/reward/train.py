@@ -139,7 +139,7 @@ def prepare_pairs(model: LearnedRewardModel, triplets: Sequence[Triplet]
         log.warning("dropped %d triplets whose positive and negative serialize to the same "
                     "text (no preference to learn)", stats["identical_dropped"])
     if stats["empty_trajectories"]:
-        log.warning("%d trajectories have no steps", stats["empty_trajectories"])
+        log.info("%d trajectories have no steps (kept)", stats["empty_trajectories"])
     return pairs, stats
 
 
@@ -378,22 +378,17 @@ def train_step(model: LearnedRewardModel, optimizer: torch.optim.Optimizer,
     batch = {k: v.to(device) for k, v in
              collate(pairs, int(model.tokenizer.pad_token_id)).items()}
     n = len(pairs)
-    labels: list[float | None] = []
+    actions = [p.pos_actions for p in pairs] + [p.neg_actions for p in pairs] \
+        if model.step_head is not None else None
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-        hidden = model.encode(**batch)
-        scores = model.score_hidden(hidden, batch["attention_mask"]).float()
-        if model.step_head is not None:
-            term, logits = model.step_term(
-                hidden, [p.pos_actions for p in pairs] + [p.neg_actions for p in pairs])
-            scores = scores + term
-            labels = [x for p in pairs for x in p.pos_labels] + \
-                [x for p in pairs for x in p.neg_labels]
+        scores, logits = model.scores_and_step_logits(**batch, actions=actions)
     if config.loss == "pairwise":
         loss = pairwise_loss(scores[:n], scores[n:], config.margin, config.center_weight)
     else:
         loss = pointwise_loss(scores[:n], scores[n:])
+    labels = [x for p in pairs for x in p.pos_labels] + [x for p in pairs for x in p.neg_labels]
     known = [i for i, label in enumerate(labels) if label is not None]
-    if known and config.step_loss:
+    if logits is not None and known and config.step_loss:
         index = torch.tensor(known, device=device)
         target = torch.tensor([labels[i] for i in known], dtype=torch.float32, device=device)
         loss = loss + config.step_loss * step_loss(logits.float()[index], target)
