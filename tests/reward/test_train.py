@@ -14,6 +14,7 @@ from armap.reward.train import (
     RewardTrainConfig,
     build_model,
     has_step_labels,
+    improves,
     make_optimizer,
     prepare_pairs,
     train,
@@ -30,6 +31,18 @@ def small(**overrides) -> RewardTrainConfig:
     base = {"max_length": 128, "batch_size": 8, "lr": 1e-4, "head_lr": 3e-3, "warmup": 0.0,
             "eval_every": 3, "time_budget_minutes": 0, "seed": 0}
     return RewardTrainConfig(**{**base, **overrides})
+
+
+def test_a_validation_tie_keeps_the_later_checkpoint(tmp_path):
+    assert improves({"accuracy": 0.9}, None)
+    assert improves({"accuracy": 0.9}, {"accuracy": 0.9})
+    assert not improves({"accuracy": 0.89}, {"accuracy": 0.9})
+    # with both learning rates 0 the weights never move, so every validation ties
+    triplets = game24_triplets(40)
+    summary = train(small(lr=0.0, head_lr=0.0, max_steps=6, step_loss=0.0), triplets, tmp_path,
+                    progress=False)
+    assert summary["steps"] == 6
+    assert summary["best_step"] == 6
 
 
 def test_train_steps_lower_the_loss_and_change_the_trained_parameters():
