@@ -40,6 +40,7 @@ from armap.reward.train import (
     serialize_triplets,
     train,
     train_step,
+    wants_step_head,
 )
 from armap.synth.game24 import Game24Rules
 from armap.types import Step, Task, Trajectory
@@ -73,9 +74,14 @@ def long_trajectories(model: LearnedRewardModel, n: int, tokens: int = 220) -> t
 
 
 def scoring_throughput(dtype: str, batch: int, seconds: float,
-                       backbone: str = EMBEDDED_BACKBONE) -> dict[str, Any]:
+                       backbone: str = EMBEDDED_BACKBONE, *, step_head: bool = False
+                       ) -> dict[str, Any]:
+    """Trajectories scored per second; ``step_head``: as the default Game of 24 checkpoint,
+    which also reads a step logit at the end of every action."""
     model = LearnedRewardModel(backbone, dtype=dtype, batch_size=batch,
                                max_length=SCORING_MAX_LENGTH)
+    if step_head:
+        model.add_step_head()
     instruction, pool = long_trajectories(model, batch)
     lengths = [len(ids) for ids in model.tokenize([model.serialize(instruction, t)
                                                     for t in pool])]
@@ -87,7 +93,7 @@ def scoring_throughput(dtype: str, batch: int, seconds: float,
         t0 = time.perf_counter()
         model.score(instruction, pool[:batch])
         rates.append(batch / (time.perf_counter() - t0))
-    return {"backbone": backbone, "dtype": dtype, "batch": batch,
+    return {"backbone": backbone, "step_head": step_head, "dtype": dtype, "batch": batch,
             "trajectories_per_s": round(statistics.median(rates), 2), "calls": len(rates),
             "mean_tokens": round(sum(lengths) / len(lengths), 1)}
 
@@ -118,6 +124,8 @@ def training_speed(steps: int, backbone: str = EMBEDDED_BACKBONE) -> dict[str, A
                                      config.batch_size * (steps + 1)))
     torch.manual_seed(0)
     model = build_model(config)
+    if wants_step_head(config, triplets):
+        model.add_step_head()
     pairs, _ = prepare_pairs(model, triplets)
     optimizer = make_optimizer(model, config)
     import random
@@ -234,8 +242,13 @@ def speed(args: argparse.Namespace, result: dict[str, Any]) -> None:
             print(f"  scoring {dtype:8s} batch {batch:3d}: {r['trajectories_per_s']:8.2f} "
                   f"trajectories/s  ({r['mean_tokens']} tokens)", flush=True)
     result["scoring"] = rows
-    result["backbones"] = [{"training": tr, "scoring_batch32": next(
-        r for r in rows if r["dtype"] == "float32" and r["batch"] == 32)}]
+    plain = next(r for r in rows if r["dtype"] == "float32" and r["batch"] == 32)
+    headed = scoring_throughput("float32", 32, args.seconds, step_head=True)
+    print(f"  scoring float32  batch  32 with a step head: {headed['trajectories_per_s']:8.2f} "
+          f"trajectories/s ({headed['trajectories_per_s'] / plain['trajectories_per_s']:.2f}x "
+          "of no head)", flush=True)
+    result["scoring_step_head"] = headed
+    result["backbones"] = [{"training": tr, "scoring_batch32": headed}]
     for backbone in args.compare_backbone:
         other = {"training": training_speed(min(args.train_steps, 3), backbone),
                  "scoring_batch32": scoring_throughput("float32", 32, args.seconds, backbone)}
@@ -243,7 +256,8 @@ def speed(args: argparse.Namespace, result: dict[str, Any]) -> None:
     print("\n| backbone | training s/step (batch 16) | scoring trajectories/s (batch 32, "
           "float32) |\n|---|---:|---:|")
     for b in result["backbones"]:
-        print(f"| {b['training']['backbone']} | {b['training']['seconds_per_step']} | "
+        head = " + step head (default)" if b["scoring_batch32"]["step_head"] else ""
+        print(f"| {b['training']['backbone']}{head} | {b['training']['seconds_per_step']} | "
               f"{b['scoring_batch32']['trajectories_per_s']} |")
     result["cache"] = cache_hit_cost()
     print(f"cache hit: {result['cache']['us_per_hit_with_serialization']} us with "

@@ -131,14 +131,14 @@ def test_no_observation_or_prompt_contains_the_ground_truth():
             llm.calls.clear()
 
 
-def test_step_labels_mark_wrong_arithmetic_and_the_answer_check():
+def test_step_labels_mark_wrong_arithmetic_and_leave_the_answer_to_the_ranking_loss():
     from armap.episode import replay
 
     with make("game24") as env:
         task = make_task((4, 4, 6, 8), "train")
         trajectory = replay(env, task, ["4 + 8 = 13 (left: 4 6 13)", "hello",
                                         "6 * 4 = 24 (left: 13 24)", "Answer: 13 + 24 = 24"])
-        assert Game24Env.step_labels(trajectory) == [0.0, None, 1.0, 0.0]
+        assert Game24Env.step_labels(trajectory) == [0.0, None, 1.0, 1.0]
         solved = replay(env, task, ["4 + 8 = 12 (left: 4 6 12)", "6 - 4 = 2 (left: 2 12)",
                                     "2 * 12 = 24 (left: 24)", "Answer: (6 - 4) * (4 + 8) = 24"])
         assert Game24Env.step_labels(solved) == [1.0, 1.0, 1.0, 1.0]

@@ -40,14 +40,14 @@ class RewardTrainConfig:
         "pairwise", "pairwise (Bradley-Terry: -log sigmoid(r_pos - r_neg - margin)) or "
         "pointwise (binary cross-entropy, positives 1, negatives 0; the paper's ablation).")
     margin: float = opt(0.0, "Pairwise loss margin.")
-    step_loss: float = opt(0.0, "Weight of the step loss. Above 0 the model gets a step "
+    step_loss: float = opt(1.0, "Weight of the step loss. Above 0 the model gets a step "
                            "head: a linear map from the hidden state at the end of each action "
                            "to the logit that the step is sound, learned from the env's step "
-                           "labels (Game of 24: is the step's arithmetic right, does the "
-                           "answer check) by class-balanced cross-entropy; the score adds the "
-                           "log-probability that every step is sound. The checkpoint keeps the "
-                           "head and scores without the env's rules. 0 (or an env that labels no "
-                           "steps): no step head.")
+                           "labels (Game of 24: is the step's arithmetic right) by "
+                           "class-balanced cross-entropy; the score adds the log-probability "
+                           "that every step is sound. The checkpoint keeps the head and scores "
+                           "without the env's rules. 0 (or an env that labels no steps): no "
+                           "step head.")
     center_weight: float = opt(1e-3, "Weight of ARMAP's centering term "
                                "|mean(r_pos + r_neg)| (keeps scores near 0).")
     pooling: str = opt("auto", "Pooling of hidden states: auto (mean for encoders, last token "
@@ -59,7 +59,7 @@ class RewardTrainConfig:
     dropout: float | None = opt(0.0, "Dropout of the backbone while training (None: the "
                                 "backbone's own, 0.1 for MiniLM). Within one pass over the data "
                                 "dropout only slows learning.")
-    freeze_layers: int = opt(3, "Keep the lowest N transformer layers fixed (full fine-tune): "
+    freeze_layers: int = opt(2, "Keep the lowest N transformer layers fixed (full fine-tune): "
                              "their backward pass is skipped, so steps are faster.")
     ema: float = opt(0.98, "Decay of an exponential moving average of the trained weights; "
                      "validation and the checkpoint use the average (0: off).")

@@ -174,18 +174,19 @@ class Game24Env(Env):
 
 
 def step_labels(trajectory: Trajectory) -> list[float | None]:
-    """Training labels of each step for a reward model's auxiliary step loss: a step line
-    1.0 when its claimed result is right and 0.0 when not; the answer line 1.0 when it passes
-    the checker and 0.0 when not; anything else None. For training only: a reward model must
-    not run these rules when it scores."""
-    numbers = [int(x) for x in trajectory.task.spec["numbers"]]
+    """Training labels of each step for a reward model's step head: a step line 1.0 when its
+    claimed result is right and 0.0 when not; the answer line always 1.0, so that the head
+    learns arithmetic alone and leaves the answer to the ranking loss (a head that also judged
+    answers picked worse among real LLM outputs: README, "The reward model on real LLM
+    outputs"); anything else None. For training only: a reward model must not run these
+    rules when it scores."""
     labels: list[float | None] = []
     for action in trajectory.actions:
         step = arith.parse_step(action)
         if step is not None:
             labels.append(float(step.computed() == step.result))
         elif arith.parse_answer(action) is not None:
-            labels.append(float(arith.check_answer(action, numbers)))
+            labels.append(1.0)
         else:
             labels.append(None)
     return labels
