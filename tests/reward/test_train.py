@@ -1,6 +1,7 @@
 """Training the embedded MiniLM on Game of 24 triplets, and the trainer's errors."""
 
 import json
+import time
 from dataclasses import replace
 
 import pytest
@@ -12,6 +13,7 @@ from armap.jsonl import JsonlWriter
 from armap.reward.model import LearnedRewardModel
 from armap.reward.train import (
     RewardTrainConfig,
+    _Schedule,
     build_model,
     has_step_labels,
     improves,
@@ -31,6 +33,16 @@ def small(**overrides) -> RewardTrainConfig:
     base = {"max_length": 128, "batch_size": 8, "lr": 1e-4, "head_lr": 3e-3, "warmup": 0.0,
             "eval_every": 3, "time_budget_minutes": 0, "seed": 0}
     return RewardTrainConfig(**{**base, **overrides})
+
+
+def test_the_schedule_follows_the_steps_while_the_run_keeps_ahead_of_its_budget():
+    now = time.perf_counter()
+    unbudgeted = _Schedule(1000, 0.05, None, now)
+    ahead = _Schedule(1000, 0.05, now + 3600, now)
+    for step in (0, 10, 49, 50, 500, 999):
+        assert ahead.factor(step) == unbudgeted.factor(step)
+    assert unbudgeted.factor(25) == pytest.approx(0.5)
+    assert _Schedule(1000, 0.05, now, now).factor(10) == 0.0  # the budget is spent
 
 
 def test_a_validation_tie_keeps_the_later_checkpoint(tmp_path):

@@ -282,7 +282,8 @@ def evaluate_triplets(model: LearnedRewardModel, triplets: Sequence[Triplet], *,
 # -- the loop -----------------------------------------------------------------------------
 class _Schedule:
     """Linear warmup then linear decay; progress is the larger of steps done / planned steps
-    and time used / time budget, so a run cut by its budget still ends at a low rate."""
+    and time used / time left at ``started`` (the first step), so a run cut by its budget still
+    ends at a low rate, and one that keeps ahead of its budget follows the steps alone."""
 
     def __init__(self, total_steps: int, warmup: float, deadline: float | None,
                  started: float) -> None:
@@ -471,7 +472,6 @@ def _train(config: RewardTrainConfig, triplets_in: str | Path | Sequence[Triplet
     if config.max_steps is not None:
         total = min(total, config.max_steps)
     optimizer = make_optimizer(model, config)
-    schedule = _Schedule(total, config.warmup, deadline, started)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     checkpoint = run.file(CHECKPOINT)
     log_ = _Log()
@@ -524,6 +524,10 @@ def _train(config: RewardTrainConfig, triplets_in: str | Path | Sequence[Triplet
                            "mean_margin": metrics["mean_margin"]})
 
     validate()
+    # the clock of the schedule starts with the first step: loading and the first validation
+    # would otherwise make the warm-up depend on the machine's speed, and a seeded run that its
+    # budget does not cut would not repeat itself
+    schedule = _Schedule(total, config.warmup, deadline, time.perf_counter())
     bar = console.progress(total=total, desc="train", unit="step", enabled=progress)
     stopped: str | None = None
     try:
