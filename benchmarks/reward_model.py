@@ -16,6 +16,7 @@ import itertools
 import json
 import os
 import platform
+import random
 import shutil
 import statistics
 import time
@@ -187,12 +188,16 @@ def accuracy(work: Path, test_count: int, *, strategy_options: list[str] | None 
     t0 = time.perf_counter()
     metrics = evaluate_triplets(model, test)
     eval_seconds = time.perf_counter() - t0
+    # the same measure on training triplets tells underfitting (both low) from overfitting
+    seen = random.Random(0).sample(train_triplets, min(len(test), len(train_triplets)))
+    fit = evaluate_triplets(model, seen)
     sanity = bf16_agreement(work / "train" / "checkpoint", test[:64])
     out = {"test_split": "24.csv rows 900-999" if puzzles else "offline seeded draw",
            "strategy_options": strategy_options or [], "train_triplets": len(train_triplets),
            "test_triplets": len(test), "test_puzzles": len({t.task_id for t in test}),
            "test_accuracy": metrics["accuracy"], "test_mean_margin": metrics["mean_margin"],
            "test_per_type": metrics["per_type"], "test_eval_seconds": round(eval_seconds, 1),
+           "train_sample_accuracy": fit["accuracy"], "train_sample_per_type": fit["per_type"],
            "val_accuracy": summary["val_accuracy"], "train_seconds_total": summary["seconds"],
            "train_steps": summary["steps"], "stopped": summary["stopped"],
            "steps_per_s": summary["steps_per_second"], "synthesis_seconds":
@@ -321,8 +326,12 @@ def main() -> None:
         print(f"test accuracy {a['test_accuracy']} on {a['test_triplets']} triplets of "
               f"{a['test_puzzles']} test puzzles ({a['test_split']}); training "
               f"{a['train_seconds_total']} s, {a['train_steps']} steps")
+        fit = a["train_sample_per_type"]
+        print(f"  {'type':22s} test   training (sample of {sum(m['n'] for m in fit.values())})")
         for kind, m in a["test_per_type"].items():
-            print(f"  {kind:22s} {m['accuracy']:.3f}  (n={m['n']})")
+            seen = fit.get(kind, {}).get("accuracy")
+            print(f"  {kind:22s} {m['accuracy']:.3f}  {'-' if seen is None else f'{seen:.3f}':>5s}"
+                  f"  (n={m['n']})")
         print(f"bf16 vs fp32 on the trained model: {a['bf16_vs_fp32']}")
         if a.get("recorded"):
             from armap.demo import format_recorded
