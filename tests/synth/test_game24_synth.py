@@ -14,6 +14,7 @@ from armap.synth.game24 import (
     NEGATIVE_TYPES,
     STEP_SLIP,
     Game24Rules,
+    Game24RulesStrategy,
     Style,
     classify_failure,
     expression_tree,
@@ -229,3 +230,18 @@ def test_interrupted_synthesis_keeps_the_triplets_made_so_far(tmp_path, monkeypa
     assert manifest["status"] == "interrupted"
     monkeypatch.setattr(Game24Rules, "triplets", real)
     assert synthesize(SynthConfig(count=100), tmp_path)["triplets"] == 100  # starts over
+
+
+def test_type_weights_set_the_share_of_each_negative_type():
+    def share(rules: Game24Rules) -> float:
+        kinds = [t.negative_type for t in itertools.islice(rules.triplets(), 300)]
+        return kinds.count("wrong_arithmetic") / len(kinds)
+
+    tasks = Game24Env().tasks("train")
+    default = share(Game24Rules(tasks, seed=5))
+    heavy = share(Game24Rules(tasks, seed=5, type_weights={"wrong_arithmetic": 10.0}))
+    assert 0.2 < default < 0.4 and heavy > default + 0.15
+    with pytest.raises(ValueError, match="not_a_type"):
+        Game24Rules(tasks, type_weights={"not_a_type": 2.0})
+    with pytest.raises(ValueError, match="wrong_arithmetic_weight"):
+        Game24RulesStrategy(wrong_arithmetic_weight=0)

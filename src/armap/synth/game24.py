@@ -135,18 +135,25 @@ class Game24Rules:
         answer_only_share: Share of triplets in the ``answer`` shape (the rest: ``steps``).
         step_pair_share: Share of triplets that are short step pairs (`step_pair`) instead
             of a catalogue triplet.
+        type_weights: Weights of the negative types (`TYPE_WEIGHTS` for those not given).
     """
 
     name = "game24-rules"
 
     def __init__(self, tasks: Sequence[Task], *, seed: int = 0,
-                 answer_only_share: float = 0.3, step_pair_share: float = 0.0) -> None:
+                 answer_only_share: float = 0.3, step_pair_share: float = 0.0,
+                 type_weights: dict[str, float] | None = None) -> None:
         if not tasks:
             raise ValueError("no tasks to synthesize from")
         self.tasks = list(tasks)
         self.rng = random.Random(seed)
         self.answer_only_share = answer_only_share
         self.step_pair_share = step_pair_share
+        self.type_weights = {**TYPE_WEIGHTS, **(type_weights or {})}
+        for kind, weight in self.type_weights.items():
+            if kind not in NEGATIVE_TYPES or not weight > 0:
+                raise ValueError(f"type weight {kind}={weight}: need a catalogue type and a "
+                                 "weight above 0")
         self.env = Game24Env()
         self.rejected: dict[str, int] = {}
         self.style = CANONICAL
@@ -173,7 +180,8 @@ class Game24Rules:
     def _kind_order(self) -> list[str]:
         """Negative types in a random order, heavier types earlier more often (weighted
         sampling without replacement: sort by ``u ** (1 / weight)``)."""
-        keys = {k: self.rng.random() ** (1.0 / TYPE_WEIGHTS.get(k, 1.0)) for k in NEGATIVE_TYPES}
+        keys = {k: self.rng.random() ** (1.0 / self.type_weights.get(k, 1.0))
+                for k in NEGATIVE_TYPES}
         return sorted(NEGATIVE_TYPES, key=lambda k: -keys[k])
 
     def make(self, task: Task, kind: str) -> Triplet | None:
@@ -396,18 +404,29 @@ class Game24RulesStrategy:
             rather than steps and an answer.
         step_pair_share: Share of the catalogue's triplets replaced by short step pairs
             (negative type ``step_slip``: one step claiming a wrong result).
+        wrong_arithmetic_weight: How often a wrong-arithmetic negative is tried first,
+            against 1 for most types.
+        answer_mismatch_weight: The same for an answer that does not follow its steps.
     """
 
     name = "game24-rules"
     pairs_explored = True  # explorer episodes are paired by `explorer_triplets`
 
-    def __init__(self, *, answer_only_share: float = 0.3, step_pair_share: float = 0.0) -> None:
+    def __init__(self, *, answer_only_share: float = 0.3, step_pair_share: float = 0.0,
+                 wrong_arithmetic_weight: float = TYPE_WEIGHTS["wrong_arithmetic"],
+                 answer_mismatch_weight: float = TYPE_WEIGHTS["answer_mismatch"]) -> None:
         for key, value in (("answer_only_share", answer_only_share),
                            ("step_pair_share", step_pair_share)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{key} must be in [0, 1], not {value}")
+        for key, value in (("wrong_arithmetic_weight", wrong_arithmetic_weight),
+                           ("answer_mismatch_weight", answer_mismatch_weight)):
+            if not value > 0:
+                raise ValueError(f"{key} must be above 0, not {value}")
         self.answer_only_share = answer_only_share
         self.step_pair_share = step_pair_share
+        self.type_weights = {"wrong_arithmetic": wrong_arithmetic_weight,
+                             "answer_mismatch": answer_mismatch_weight}
         self.rules: Game24Rules | None = None
 
     @property
@@ -417,7 +436,8 @@ class Game24RulesStrategy:
     def triplets(self, ctx: SynthContext) -> Iterator[Triplet]:
         self.rules = Game24Rules(ctx.tasks, seed=ctx.config.seed,
                                  answer_only_share=self.answer_only_share,
-                                 step_pair_share=self.step_pair_share)
+                                 step_pair_share=self.step_pair_share,
+                                 type_weights=self.type_weights)
         yield from explorer_triplets(ctx.explored, self.rules)
         yield from self.rules.triplets()
 
