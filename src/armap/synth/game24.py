@@ -52,6 +52,16 @@ ANSWER_FAILURES = frozenset({"number_used_twice", "number_left_out", "number_not
 """How the checker's classifier sees an answer_mismatch negative (its steps are all right)."""
 
 
+def check_type_weights(weights: dict[str, float]) -> dict[str, float]:
+    """``weights`` if each names a catalogue type and is above 0, else a ValueError."""
+    for kind, weight in weights.items():
+        if kind not in NEGATIVE_TYPES:
+            raise ValueError(f"{kind!r} is not a negative type: {', '.join(NEGATIVE_TYPES)}")
+        if not weight > 0:
+            raise ValueError(f"{kind}_weight must be above 0, not {weight}")
+    return weights
+
+
 @dataclass(frozen=True)
 class Op:
     """One step as claimed: ``a op b = result`` (``result`` may be wrong)."""
@@ -150,11 +160,7 @@ class Game24Rules:
         self.rng = random.Random(seed)
         self.answer_only_share = answer_only_share
         self.step_pair_share = step_pair_share
-        self.type_weights = {**TYPE_WEIGHTS, **(type_weights or {})}
-        for kind, weight in self.type_weights.items():
-            if kind not in NEGATIVE_TYPES or not weight > 0:
-                raise ValueError(f"type weight {kind}={weight}: need a catalogue type and a "
-                                 "weight above 0")
+        self.type_weights = check_type_weights({**TYPE_WEIGHTS, **(type_weights or {})})
         self.env = Game24Env()
         self.rejected: dict[str, int] = {}
         self.style = CANONICAL
@@ -420,14 +426,10 @@ class Game24RulesStrategy:
                            ("step_pair_share", step_pair_share)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{key} must be in [0, 1], not {value}")
-        for key, value in (("wrong_arithmetic_weight", wrong_arithmetic_weight),
-                           ("answer_mismatch_weight", answer_mismatch_weight)):
-            if not value > 0:
-                raise ValueError(f"{key} must be above 0, not {value}")
         self.answer_only_share = answer_only_share
         self.step_pair_share = step_pair_share
-        self.type_weights = {"wrong_arithmetic": wrong_arithmetic_weight,
-                             "answer_mismatch": answer_mismatch_weight}
+        self.type_weights = check_type_weights({"wrong_arithmetic": wrong_arithmetic_weight,
+                                                "answer_mismatch": answer_mismatch_weight})
         self.rules: Game24Rules | None = None
 
     @property
