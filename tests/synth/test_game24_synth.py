@@ -245,3 +245,18 @@ def test_type_weights_set_the_share_of_each_negative_type():
         Game24Rules(tasks, type_weights={"not_a_type": 2.0})
     with pytest.raises(ValueError, match="wrong_arithmetic_weight"):
         Game24RulesStrategy(wrong_arithmetic_weight=0)
+
+
+def test_early_slip_share_sets_where_wrong_arithmetic_slips():
+    def early(share: float) -> float:
+        rules = Game24Rules(Game24Env().tasks("train"), seed=3, early_slip_share=share,
+                            type_weights={"wrong_arithmetic": 50.0})
+        slips = [t.source["slip"] for t in itertools.islice(rules.triplets(), 200)
+                 if t.negative_type == "wrong_arithmetic"]
+        assert len(slips) > 100 and set(slips) <= {"last", "earlier"}
+        return slips.count("earlier") / len(slips)
+
+    assert early(0.0) == 0.0 and early(1.0) == 1.0
+    assert 0.2 < early(1 / 3) < 0.45
+    with pytest.raises(ValueError, match="early_slip_share"):
+        Game24RulesStrategy(early_slip_share=1.5)

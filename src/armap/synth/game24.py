@@ -43,6 +43,10 @@ make most (a slip that still claims the number it wanted, above all a last step 
 24; an answer that does not follow its own correct steps) are the hardest to see, so they get
 the larger shares: about 42% and 22% of the triplets (README, "The reward model on real LLM
 outputs")."""
+
+EARLY_SLIP_SHARE = 1 / 3
+"""Share of wrong-arithmetic negatives whose slip is a step before the last (the rest: the last
+step claims 24)."""
 STEPS_ONLY = frozenset({"wrong_arithmetic", "answer_mismatch"})
 """Types that need the step lines: an answer alone shows no arithmetic and no steps to follow."""
 STEP_SLIP = "step_slip"
@@ -60,6 +64,13 @@ def check_type_weights(weights: dict[str, float]) -> dict[str, float]:
         if not weight > 0:
             raise ValueError(f"{kind}_weight must be above 0, not {weight}")
     return weights
+
+
+def check_shares(**shares: float) -> None:
+    """A ValueError naming the first share outside [0, 1]."""
+    for key, value in shares.items():
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{key} must be in [0, 1], not {value}")
 
 
 @dataclass(frozen=True)
@@ -147,15 +158,20 @@ class Game24Rules:
         step_pair_share: Share of triplets that are short step pairs (`step_pair`) instead
             of a catalogue triplet.
         type_weights: Weights of the negative types (`TYPE_WEIGHTS` for those not given).
+        early_slip_share: Share of wrong-arithmetic negatives that slip before the last step.
     """
 
     name = "game24-rules"
 
     def __init__(self, tasks: Sequence[Task], *, seed: int = 0,
                  answer_only_share: float = 0.3, step_pair_share: float = 0.0,
-                 type_weights: dict[str, float] | None = None) -> None:
+                 type_weights: dict[str, float] | None = None,
+                 early_slip_share: float = EARLY_SLIP_SHARE) -> None:
         if not tasks:
             raise ValueError("no tasks to synthesize from")
+        check_shares(answer_only_share=answer_only_share, step_pair_share=step_pair_share,
+                     early_slip_share=early_slip_share)
+        self.early_slip_share = early_slip_share
         self.tasks = list(tasks)
         self.rng = random.Random(seed)
         self.answer_only_share = answer_only_share
@@ -217,6 +233,8 @@ class Game24Rules:
             return self._reject(f"{kind}: negative classified as {seen_as}")
         source = {"strategy": self.name, "positive": f"solver/{shape}", "negative_type": kind,
                   "shape": shape, "model": None}
+        if kind == "wrong_arithmetic":
+            source["slip"] = slip_position(bad)
         return Triplet(task.id, "game24", task.instruction, positive, bad, source)
 
     def step_pair(self, task: Task) -> Triplet | None:
@@ -274,7 +292,7 @@ class Game24Rules:
         earlier step claims a value (off by a little, or another operator's result) from which
         correct steps then 'reach' 24."""
         values = [Fraction(x) for x in numbers]
-        if self.rng.random() < 2 / 3:
+        if self.rng.random() < 1 - self.early_slip_share:
             for _ in range(30):
                 prefix, left = self._random_steps(values, len(values) - 2)
                 finals = arith.next_steps(left)
@@ -414,6 +432,8 @@ class Game24RulesStrategy:
         wrong_arithmetic_weight: How often a wrong-arithmetic negative is tried first,
             against 1 for most types.
         answer_mismatch_weight: The same for an answer that does not follow its steps.
+        early_slip_share: Share of the wrong-arithmetic negatives whose slip is a step before
+            the last (the rest: the last step claims 24).
     """
 
     name = "game24-rules"
@@ -421,12 +441,12 @@ class Game24RulesStrategy:
 
     def __init__(self, *, answer_only_share: float = 0.3, step_pair_share: float = 0.0,
                  wrong_arithmetic_weight: float = TYPE_WEIGHTS["wrong_arithmetic"],
-                 answer_mismatch_weight: float = TYPE_WEIGHTS["answer_mismatch"]) -> None:
-        for key, value in (("answer_only_share", answer_only_share),
-                           ("step_pair_share", step_pair_share)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{key} must be in [0, 1], not {value}")
+                 answer_mismatch_weight: float = TYPE_WEIGHTS["answer_mismatch"],
+                 early_slip_share: float = EARLY_SLIP_SHARE) -> None:
+        check_shares(answer_only_share=answer_only_share, step_pair_share=step_pair_share,
+                     early_slip_share=early_slip_share)
         self.answer_only_share = answer_only_share
+        self.early_slip_share = early_slip_share
         self.step_pair_share = step_pair_share
         self.type_weights = check_type_weights({"wrong_arithmetic": wrong_arithmetic_weight,
                                                 "answer_mismatch": answer_mismatch_weight})
@@ -440,7 +460,8 @@ class Game24RulesStrategy:
         self.rules = Game24Rules(ctx.tasks, seed=ctx.config.seed,
                                  answer_only_share=self.answer_only_share,
                                  step_pair_share=self.step_pair_share,
-                                 type_weights=self.type_weights)
+                                 type_weights=self.type_weights,
+                                 early_slip_share=self.early_slip_share)
         yield from explorer_triplets(ctx.explored, self.rules)
         yield from self.rules.triplets()
 
@@ -475,6 +496,17 @@ def explorer_triplets(trajectories: Sequence[Trajectory], rules: Game24Rules) ->
                                    positive, made.negative,
                                    {**made.source, "positive": "explorer"}))
     return out
+
+
+def slip_position(trajectory: Trajectory) -> str | None:
+    """Where the first step line claiming a wrong result is: ``last`` (the last step line),
+    ``earlier``, or None when every step line is right."""
+    steps = [arith.parse_step(a) for a in trajectory.actions]
+    steps = [s for s in steps if s is not None]
+    for i, step in enumerate(steps):
+        if step.computed() != step.result:
+            return "last" if i == len(steps) - 1 else "earlier"
+    return None
 
 
 def _slips(trajectory: Trajectory) -> int:
@@ -608,6 +640,7 @@ def _replace(values: Sequence[Fraction], old: Fraction, new: Fraction) -> list[F
 
 
 __all__ = [
+    "EARLY_SLIP_SHARE",
     "NEGATIVE_TYPES",
     "TYPE_WEIGHTS",
     "Game24Rules",
@@ -620,4 +653,5 @@ __all__ = [
     "mutate_expression",
     "paths_to_24",
     "render",
+    "slip_position",
 ]
