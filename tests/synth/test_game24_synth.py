@@ -260,3 +260,17 @@ def test_early_slip_share_sets_where_wrong_arithmetic_slips():
     assert 0.2 < early(1 / 3) < 0.45
     with pytest.raises(ValueError, match="early_slip_share"):
         Game24RulesStrategy(early_slip_share=1.5)
+
+
+def test_wrong_operator_slips_reuse_the_positive_last_pair():
+    rules = Game24Rules(Game24Env().tasks("train"), seed=4, early_slip_share=0.0,
+                        wrong_operator_share=1.0, type_weights={"wrong_arithmetic": 50.0})
+    made = [t for t in itertools.islice(rules.triplets(), 60)
+            if t.negative_type == "wrong_arithmetic"]
+    assert len(made) > 30
+    for t in made:
+        good, bad = (arith.parse_step(x.actions[-2]) for x in (t.positive, t.negative))
+        assert t.positive.actions[:-2] == t.negative.actions[:-2]  # same earlier steps
+        assert sorted([good.a, good.b]) == sorted([bad.a, bad.b])
+        assert (bad.op, bad.a) != (good.op, good.a)  # another operator, or the other order
+        assert bad.result == 24 and bad.computed() != 24 and t.source["slip"] == "last"

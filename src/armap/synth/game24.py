@@ -47,6 +47,10 @@ outputs")."""
 EARLY_SLIP_SHARE = 1 / 3
 """Share of wrong-arithmetic negatives whose slip is a step before the last (the rest: the last
 step claims 24)."""
+
+WRONG_OPERATOR_SHARE = 0.0
+"""Share of last-step slips made on the positive's own last pair with another operator
+(``12 * 12 = 24`` where ``12 + 12`` makes it); the rest use a pair that cannot make 24."""
 STEPS_ONLY = frozenset({"wrong_arithmetic", "answer_mismatch"})
 """Types that need the step lines: an answer alone shows no arithmetic and no steps to follow."""
 STEP_SLIP = "step_slip"
@@ -159,6 +163,8 @@ class Game24Rules:
             of a catalogue triplet.
         type_weights: Weights of the negative types (`TYPE_WEIGHTS` for those not given).
         early_slip_share: Share of wrong-arithmetic negatives that slip before the last step.
+        wrong_operator_share: Share of last-step slips that apply another operator to the
+            positive's own last pair.
     """
 
     name = "game24-rules"
@@ -166,12 +172,14 @@ class Game24Rules:
     def __init__(self, tasks: Sequence[Task], *, seed: int = 0,
                  answer_only_share: float = 0.3, step_pair_share: float = 0.0,
                  type_weights: dict[str, float] | None = None,
-                 early_slip_share: float = EARLY_SLIP_SHARE) -> None:
+                 early_slip_share: float = EARLY_SLIP_SHARE,
+                 wrong_operator_share: float = WRONG_OPERATOR_SHARE) -> None:
         if not tasks:
             raise ValueError("no tasks to synthesize from")
         check_shares(answer_only_share=answer_only_share, step_pair_share=step_pair_share,
-                     early_slip_share=early_slip_share)
+                     early_slip_share=early_slip_share, wrong_operator_share=wrong_operator_share)
         self.early_slip_share = early_slip_share
+        self.wrong_operator_share = wrong_operator_share
         self.tasks = list(tasks)
         self.rng = random.Random(seed)
         self.answer_only_share = answer_only_share
@@ -293,6 +301,12 @@ class Game24Rules:
         correct steps then 'reach' 24."""
         values = [Fraction(x) for x in numbers]
         if self.rng.random() < 1 - self.early_slip_share:
+            if self.wrong_operator_share and self.rng.random() < self.wrong_operator_share:
+                *prefix, last = good_ops
+                others = [c for c in arith.next_steps([last.a, last.b])
+                          if c.result != arith.TARGET]
+                c = self.rng.choice(others)
+                return [*prefix, Op(c.a, c.op, c.b, arith.TARGET)], shape
             for _ in range(30):
                 prefix, left = self._random_steps(values, len(values) - 2)
                 finals = arith.next_steps(left)
@@ -434,6 +448,8 @@ class Game24RulesStrategy:
         answer_mismatch_weight: The same for an answer that does not follow its steps.
         early_slip_share: Share of the wrong-arithmetic negatives whose slip is a step before
             the last (the rest: the last step claims 24).
+        wrong_operator_share: Share of those last-step slips made with the wrong operator on
+            the pair that the positive's last step uses (``12 * 12 = 24`` for ``12 + 12``).
     """
 
     name = "game24-rules"
@@ -442,11 +458,13 @@ class Game24RulesStrategy:
     def __init__(self, *, answer_only_share: float = 0.3, step_pair_share: float = 0.0,
                  wrong_arithmetic_weight: float = TYPE_WEIGHTS["wrong_arithmetic"],
                  answer_mismatch_weight: float = TYPE_WEIGHTS["answer_mismatch"],
-                 early_slip_share: float = EARLY_SLIP_SHARE) -> None:
+                 early_slip_share: float = EARLY_SLIP_SHARE,
+                 wrong_operator_share: float = WRONG_OPERATOR_SHARE) -> None:
         check_shares(answer_only_share=answer_only_share, step_pair_share=step_pair_share,
-                     early_slip_share=early_slip_share)
+                     early_slip_share=early_slip_share, wrong_operator_share=wrong_operator_share)
         self.answer_only_share = answer_only_share
         self.early_slip_share = early_slip_share
+        self.wrong_operator_share = wrong_operator_share
         self.step_pair_share = step_pair_share
         self.type_weights = check_type_weights({"wrong_arithmetic": wrong_arithmetic_weight,
                                                 "answer_mismatch": answer_mismatch_weight})
@@ -461,7 +479,8 @@ class Game24RulesStrategy:
                                  answer_only_share=self.answer_only_share,
                                  step_pair_share=self.step_pair_share,
                                  type_weights=self.type_weights,
-                                 early_slip_share=self.early_slip_share)
+                                 early_slip_share=self.early_slip_share,
+                                 wrong_operator_share=self.wrong_operator_share)
         yield from explorer_triplets(ctx.explored, self.rules)
         yield from self.rules.triplets()
 
@@ -643,6 +662,7 @@ __all__ = [
     "EARLY_SLIP_SHARE",
     "NEGATIVE_TYPES",
     "TYPE_WEIGHTS",
+    "WRONG_OPERATOR_SHARE",
     "Game24Rules",
     "Game24RulesStrategy",
     "classify_failure",
